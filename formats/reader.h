@@ -1,0 +1,46 @@
+/*
+ * reader: streams the lines of a JSONL file, plain or gzip (detected by the
+ * magic bytes 1f 8b, never by name; concatenated gzip members are read as one
+ * stream).  Memory is bounded by the longest line (at most READER_MAX_LINE)
+ * plus fixed buffers: nothing else of the file is kept.
+ *
+ * Each line is returned without its "\n" (and without a trailing "\r"),
+ * NUL-terminated, valid until the next call.  Line numbers are 1-based and
+ * count every line, blank ones included.
+ */
+#ifndef LLMB_READER_H
+#define LLMB_READER_H
+#include <stddef.h>
+#include <stdint.h>
+
+#define READER_MAX_LINE ((size_t)32 << 20)   /* 32 MiB */
+
+typedef struct reader reader_t;
+
+enum reader_rc {
+    READER_EOF     = 0,   /* clean end of input */
+    READER_LINE    = 1,   /* *line / *len / *lineno are set */
+    READER_TOOLONG = 2,   /* a line over READER_MAX_LINE was skipped whole;
+                             *lineno is set, reading can go on */
+    READER_ERR     = -1   /* I/O error, truncated or corrupt gzip: see
+                             reader_error(); reading cannot go on */
+};
+
+/* Opens path for reading ("-" is not accepted: the caller spools stdin).
+ * Returns NULL and writes a message naming the file into err on failure. */
+reader_t *reader_open(const char *path, char *err, size_t errlen);
+int  reader_next(reader_t *r, const char **line, size_t *len, uint64_t *lineno);
+/* Message for the last READER_ERR, e.g. "truncated gzip stream". */
+const char *reader_error(const reader_t *r);
+int  reader_is_gzip(const reader_t *r);
+/* Bytes of the underlying (compressed) file consumed so far. */
+uint64_t reader_raw_offset(const reader_t *r);
+void reader_free(reader_t *r);
+
+/* Identity of an input file: its size and a CRC-32 of all its raw bytes
+ * combined with an Adler-32 (both from zlib) into one 64-bit value.
+ * Returns 0, or -1 with a message in err. */
+int input_fingerprint(const char *path, uint64_t *size, uint64_t *hash,
+                      char *err, size_t errlen);
+
+#endif

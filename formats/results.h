@@ -1,0 +1,30 @@
+/*
+ * results: output lines in the OpenAI batch output format, one JSON object
+ * per line, always ending in "\n":
+ *   {"id":"batch_req_<hex>","custom_id":..,"response":{"status_code":200,
+ *    "request_id":..,"body":<response JSON>},"error":null}
+ * Failures (errors file) use the same shape with "error":{"code","message"}
+ * and "response" holding the last status and body (or null).
+ * A reply served from the cache carries an extra top-level member
+ * "llmbatch":{"cache":"hit"} that readers of the format ignore.
+ */
+#ifndef LLMB_RESULTS_H
+#define LLMB_RESULTS_H
+#include <stdint.h>
+#include <jansson.h>
+#include "buf.h"
+
+/* id: a stable "batch_req_" + 24 hex digits derived from seed and ordinal. */
+int results_success_line(buf_t *out, uint64_t seed, uint64_t ordinal,
+                         const char *custom_id, long status,
+                         const char *request_id, const json_t *body,
+                         int from_cache);
+/* status 0 and body NULL: "response":null.  body may be a non-JSON text
+ * (raw_body), then it is embedded as a JSON string. */
+int results_error_line(buf_t *out, uint64_t seed, uint64_t ordinal,
+                       const char *custom_id, long status,
+                       const char *request_id, const json_t *body,
+                       const char *raw_body, size_t raw_len,
+                       const char *code, const char *message);
+
+#endif
