@@ -1,0 +1,171 @@
+/*
+ * results: writes output and error lines in the OpenAI batch output format
+ * (see results.h).
+ *
+ * Each call appends exactly one line, ending in "\n", to the caller's
+ * buffer, or leaves the buffer unchanged on failure.  Strings go through
+ * buf_json_str and JSON bodies through jansson's compact encoder, so a line
+ * never contains a raw newline.  The "batch_req_" id is a pure function of
+ * (seed, ordinal): a resumed run writes the same id for the same job.
+ */
+#include "results.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t results_splitmix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+static int results_id(buf_t *out, uint64_t seed, uint64_t ordinal)
+{
+    uint64_t a = results_splitmix64(seed ^ results_splitmix64(ordinal));
+    uint64_t b = results_splitmix64(a ^ ordinal ^ 0x5851f42d4c957f2dULL);
+
+    return buf_printf(out, "\"batch_req_%016" PRIx64 "%08" PRIx32 "\"",
+                      a, (uint32_t)(b >> 32));
+}
+
+static int results_str(buf_t *out, const char *s)
+{
+    if (!s)
+        return buf_puts(out, "null");
+    return buf_json_str(out, s, strlen(s));
+}
+
+static int results_dump_cb(const char *p, size_t n, void *data)
+{
+    return buf_append(data, p, n);
+}
+
+/* Smallest %g precision (15..17) that prints every real in v back to the
+ * same double: provider numbers keep their short form. */
+static int results_real_prec(const json_t *v, int prec)
+{
+    const char *key;
+    json_t *val;
+    size_t i;
+    char tmp[40];
+    double d;
+
+    switch (json_typeof(v)) {
+    case JSON_REAL:
+        d = json_real_value(v);
+        while (prec < 17) {
+            snprintf(tmp, sizeof tmp, "%.*g", prec, d);
+            if (strtod(tmp, NULL) == d)
+                break;
+            prec++;
+        }
+        return prec;
+    case JSON_ARRAY:
+        json_array_foreach(v, i, val) {
+            prec = results_real_prec(val, prec);
+            if (prec == 17)
+                break;
+        }
+        return prec;
+    case JSON_OBJECT:
+        json_object_foreach((json_t *)v, key, val) {
+            prec = results_real_prec(val, prec);
+            if (prec == 17)
+                break;
+        }
+        return prec;
+    default:
+        return prec;
+    }
+}
+
+static int results_json(buf_t *out, const json_t *v)
+{
+    if (!v)
+        return buf_puts(out, "null");
+    return json_dump_callback(v, results_dump_cb, out,
+                              JSON_COMPACT | JSON_ENCODE_ANY |
+                              JSON_REAL_PRECISION(results_real_prec(v, 15)));
+}
+
+/* "id":..,"custom_id":.., */
+static int results_head(buf_t *out, uint64_t seed, uint64_t ordinal,
+                        const char *custom_id)
+{
+    if (buf_puts(out, "{\"id\":") < 0 || results_id(out, seed, ordinal) < 0 ||
+        buf_puts(out, ",\"custom_id\":") < 0 || results_str(out, custom_id) < 0)
+        return -1;
+    return 0;
+}
+
+int results_success_line(buf_t *out, uint64_t seed, uint64_t ordinal,
+                         const char *custom_id, long status,
+                         const char *request_id, const json_t *body,
+                         int from_cache)
+{
+    size_t old = out->len;
+
+    if (results_head(out, seed, ordinal, custom_id) < 0 ||
+        buf_printf(out, ",\"response\":{\"status_code\":%ld,\"request_id\":",
+                   status) < 0 ||
+        results_str(out, request_id) < 0 ||
+        buf_puts(out, ",\"body\":") < 0 || results_json(out, body) < 0 ||
+        buf_puts(out, "},\"error\":null") < 0 ||
+        (from_cache && buf_puts(out, ",\"llmbatch\":{\"cache\":\"hit\"}") < 0) ||
+        buf_puts(out, "}\n") < 0)
+        goto err;
+    return 0;
+
+err:
+    out->len = old;
+    if (out->cap > 0)
+        out->data[old] = '\0';
+    return -1;
+}
+
+int results_error_line(buf_t *out, uint64_t seed, uint64_t ordinal,
+                       const char *custom_id, long status,
+                       const char *request_id, const json_t *body,
+                       const char *raw_body, size_t raw_len,
+                       const char *code, const char *message)
+{
+    size_t old = out->len;
+
+    if (results_head(out, seed, ordinal, custom_id) < 0)
+        goto err;
+    if (status == 0 && !body && !raw_body) {
+        if (buf_puts(out, ",\"response\":null") < 0)
+            goto err;
+    } else {
+        if (buf_printf(out, ",\"response\":{\"status_code\":%ld,\"request_id\":",
+                       status) < 0 ||
+            results_str(out, request_id) < 0 || buf_puts(out, ",\"body\":") < 0)
+            goto err;
+        if (body) {
+            if (results_json(out, body) < 0)
+                goto err;
+        } else if (raw_body) {
+            if (buf_json_str(out, raw_body, raw_len) < 0)
+                goto err;
+        } else if (buf_puts(out, "null") < 0) {
+            goto err;
+        }
+        if (buf_putc(out, '}') < 0)
+            goto err;
+    }
+    if (buf_puts(out, ",\"error\":{\"code\":") < 0 || results_str(out, code) < 0 ||
+        buf_puts(out, ",\"message\":") < 0 || results_str(out, message) < 0 ||
+        buf_puts(out, "}}\n") < 0)
+        goto err;
+    return 0;
+
+err:
+    out->len = old;
+    if (out->cap > 0)
+        out->data[old] = '\0';
+    return -1;
+}

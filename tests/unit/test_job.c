@@ -1,0 +1,428 @@
+/* Unit tests for formats/job.c: the three line shapes, defaults, the
+ * extracted fields and the error messages for malformed lines. */
+#include "job.h"
+#include "tap.h"
+
+#include <stdlib.h>
+#include <jansson.h>
+
+static char err[512];
+
+static int parse(const char *line, const job_defaults_t *defs, uint64_t lineno, job_t *j)
+{
+    err[0] = '\0';
+    return job_parse(line, strlen(line), lineno, defs, j, err, sizeof err);
+}
+
+/* Parses the job's body back and returns the member, for assertions. */
+static json_t *body_of(const job_t *j)
+{
+    json_error_t e;
+    return json_loadb(j->body, j->body_len, 0, &e);
+}
+
+static void test_endpoint_path(void)
+{
+    endpoint_t ep = EP_MESSAGES;
+
+    CHECK_STR(job_endpoint_path("/v1/chat/completions", &ep), "/v1/chat/completions");
+    CHECK_INT(ep, EP_CHAT);
+    CHECK_STR(job_endpoint_path("/chat/completions", &ep), "/v1/chat/completions");
+    CHECK_STR(job_endpoint_path("v1/chat/completions", &ep), "/v1/chat/completions");
+    CHECK_STR(job_endpoint_path("/v1/completions", &ep), "/v1/completions");
+    CHECK_INT(ep, EP_COMPLETIONS);
+    CHECK_STR(job_endpoint_path("/embeddings", &ep), "/v1/embeddings");
+    CHECK_INT(ep, EP_EMBEDDINGS);
+    CHECK_STR(job_endpoint_path("v1/responses", &ep), "/v1/responses");
+    CHECK_INT(ep, EP_RESPONSES);
+    CHECK_STR(job_endpoint_path("/v1/messages", &ep), "/v1/messages");
+    CHECK_INT(ep, EP_MESSAGES);
+    CHECK(job_endpoint_path("/v1/foo", &ep) == NULL);
+    CHECK(job_endpoint_path("chat/completions", &ep) == NULL);
+    CHECK(job_endpoint_path("/v1/chat/completions/", &ep) == NULL);
+    CHECK(job_endpoint_path("/v2/chat/completions", &ep) == NULL);
+    CHECK(job_endpoint_path("", &ep) == NULL);
+    CHECK_STR(dialect_name(DIALECT_OPENAI), "openai");
+    CHECK_STR(dialect_name(DIALECT_ANTHROPIC), "anthropic");
+}
+
+static void test_openai_batch(void)
+{
+    job_defaults_t d = { NULL, 0, -1 };
+    job_t j;
+
+    memset(&j, 0, sizeof j);
+    j.ordinal = 7;
+    CHECK_INT(parse("{\"custom_id\":\"req-1\",\"method\":\"POST\",\"url\":\"/v1/chat/completions\","
+                    "\"body\":{\"model\":\"gpt-4o-mini\",\"temperature\":0.7,"
+                    "\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},"
+                    "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"hi\"},"
+                    "{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/png;base64,AAAA\"}}]}],"
+                    "\"max_completion_tokens\":50,\"max_tokens\":20,\"n\":3,"
+                    "\"tools\":[{\"type\":\"function\"}]}}", &d, 4, &j), 0);
+    CHECK_STR(err, "");
+    CHECK_INT(j.ordinal, 7);
+    CHECK_INT(j.lineno, 4);
+    CHECK_STR(j.custom_id, "req-1");
+    CHECK_INT(j.auto_id, 0);
+    CHECK_INT(j.dialect, DIALECT_OPENAI);
+    CHECK_INT(j.endpoint, EP_CHAT);
+    CHECK_STR(j.path, "/v1/chat/completions");
+    CHECK_STR(j.model, "gpt-4o-mini");
+    CHECK_INT(j.max_output, 50);            /* max_completion_tokens wins */
+    CHECK_INT(j.n, 3);
+    CHECK_INT(j.nontext_parts, 1);
+    CHECK_INT(j.has_tools, 1);
+    /* strings: system, Be brief., user, text, hi  (image part skipped) */
+    CHECK_INT(j.text_bytes, 6 + 9 + 4 + 4 + 2);
+    /* body kept in key order, compact, reals in short form */
+    CHECK_STR(j.body, "{\"model\":\"gpt-4o-mini\",\"temperature\":0.7,"
+                    "\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},"
+                    "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"hi\"},"
+                    "{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/png;base64,AAAA\"}}]}],"
+                    "\"max_completion_tokens\":50,\"max_tokens\":20,\"n\":3,"
+                    "\"tools\":[{\"type\":\"function\"}]}");
+    CHECK_INT(j.body_len, strlen(j.body));
+    job_release(&j);
+    CHECK(j.body == NULL && j.custom_id == NULL && j.model == NULL && j.lineno == 0);
+    job_release(&j);                        /* safe twice */
+
+    /* no method, url without /v1, default model filled in */
+    d.model = "gpt-4.1";
+    CHECK_INT(parse("{\"custom_id\":\"e\",\"url\":\"embeddings\",\"body\":{\"input\":\"x\"}}",
+                    &d, 1, &j), -1);        /* "embeddings" alone is not a url */
+    CHECK(strstr(err, "unsupported url \"embeddings\"") != NULL);
+    CHECK_INT(parse("{\"custom_id\":\"e\",\"url\":\"/embeddings\",\"body\":{\"input\":[1,2,3]}}",
+                    &d, 1, &j), 0);
+    CHECK_INT(j.endpoint, EP_EMBEDDINGS);
+    CHECK_STR(j.model, "gpt-4.1");
+    CHECK_STR(j.body, "{\"input\":[1,2,3],\"model\":\"gpt-4.1\"}");
+    CHECK_INT(j.text_bytes, 12);            /* token array: 4 bytes each */
+    CHECK_INT(j.max_output, 0);
+    CHECK_INT(j.n, 1);
+    CHECK_INT(j.has_tools, 0);
+    job_release(&j);
+
+    /* responses API with input parts */
+    CHECK_INT(parse("{\"custom_id\":\"r\",\"url\":\"v1/responses\",\"body\":{\"model\":\"o3\","
+                    "\"instructions\":\"abc\",\"input\":[{\"role\":\"user\",\"content\":["
+                    "{\"type\":\"input_text\",\"text\":\"hello\"},{\"type\":\"input_image\","
+                    "\"image_url\":\"https://x/y.png\"},{\"type\":\"input_file\",\"file_id\":\"f\"}]}],"
+                    "\"max_output_tokens\":1000,\"tools\":[]}}", &d, 2, &j), 0);
+    CHECK_INT(j.endpoint, EP_RESPONSES);
+    CHECK_INT(j.nontext_parts, 2);
+    CHECK_INT(j.max_output, 1000);
+    CHECK_INT(j.has_tools, 0);              /* empty tools */
+    CHECK_INT(j.text_bytes, 3 + 4 + 10 + 5);
+    job_release(&j);
+
+    /* /v1/messages in an OpenAI batch line -> Anthropic dialect */
+    d.max_tokens = 0;
+    CHECK_INT(parse("{\"custom_id\":\"m\",\"url\":\"/v1/messages\",\"body\":{\"model\":\"claude-x\","
+                    "\"max_tokens\":64,\"messages\":[],\"n\":5}}", &d, 3, &j), 0);
+    CHECK_INT(j.dialect, DIALECT_ANTHROPIC);
+    CHECK_INT(j.endpoint, EP_MESSAGES);
+    CHECK_INT(j.n, 1);                      /* Anthropic: always 1 */
+    CHECK_INT(j.max_output, 64);
+    job_release(&j);
+
+    /* legacy completions */
+    CHECK_INT(parse("{\"custom_id\":\"c\",\"url\":\"/v1/completions\",\"body\":{\"model\":\"davinci\","
+                    "\"prompt\":\"abcd\",\"functions\":[{\"name\":\"f\"}]}}", &d, 3, &j), 0);
+    CHECK_INT(j.endpoint, EP_COMPLETIONS);
+    CHECK_INT(j.text_bytes, 4);
+    CHECK_INT(j.has_tools, 1);
+    CHECK_STR(j.body, "{\"model\":\"davinci\",\"prompt\":\"abcd\",\"functions\":[{\"name\":\"f\"}]}");
+    job_release(&j);
+}
+
+static void test_anthropic_batch(void)
+{
+    job_defaults_t d = { NULL, 0, -1 };
+    job_t j;
+
+    memset(&j, 0, sizeof j);
+    CHECK_INT(parse("{\"custom_id\":\"a-1\",\"params\":{\"model\":\"claude-sonnet-4\","
+                    "\"max_tokens\":1024,\"system\":\"sys\",\"messages\":[{\"role\":\"user\","
+                    "\"content\":[{\"type\":\"image\",\"source\":{\"type\":\"base64\",\"data\":\"QUFB\"}},"
+                    "{\"type\":\"document\",\"source\":{}},{\"type\":\"text\",\"text\":\"describe\"}]}]}}",
+                    &d, 9, &j), 0);
+    CHECK_STR(j.custom_id, "a-1");
+    CHECK_INT(j.dialect, DIALECT_ANTHROPIC);
+    CHECK_INT(j.endpoint, EP_MESSAGES);
+    CHECK_STR(j.path, "/v1/messages");
+    CHECK_STR(j.model, "claude-sonnet-4");
+    CHECK_INT(j.max_output, 1024);
+    CHECK_INT(j.nontext_parts, 2);
+    CHECK_INT(j.n, 1);
+    CHECK_INT(j.text_bytes, 3 + 4 + 4 + 8);
+    CHECK_STR(j.body, "{\"model\":\"claude-sonnet-4\",\"max_tokens\":1024,\"system\":\"sys\","
+                      "\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image\",\"source\":"
+                      "{\"type\":\"base64\",\"data\":\"QUFB\"}},{\"type\":\"document\",\"source\":{}},"
+                      "{\"type\":\"text\",\"text\":\"describe\"}]}]}");
+    job_release(&j);
+
+    /* max_tokens missing, no default */
+    CHECK_INT(parse("{\"custom_id\":\"a\",\"params\":{\"model\":\"claude-x\",\"messages\":[]}}",
+                    &d, 1, &j), -1);
+    CHECK_STR(err, "Anthropic requests need max_tokens (set it in params or pass --max-tokens)");
+    CHECK(j.body == NULL && j.custom_id == NULL && j.model == NULL);
+
+    /* defaults fill model and max_tokens */
+    d.model = "claude-haiku";
+    d.max_tokens = 300;
+    CHECK_INT(parse("{\"custom_id\":\"a\",\"params\":{\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]}}",
+                    &d, 1, &j), 0);
+    CHECK_STR(j.body, "{\"messages\":[{\"role\":\"user\",\"content\":\"q\"}],"
+                      "\"model\":\"claude-haiku\",\"max_tokens\":300}");
+    CHECK_INT(j.max_output, 300);
+    CHECK_STR(j.model, "claude-haiku");
+    job_release(&j);
+
+    CHECK_INT(parse("{\"params\":{\"model\":\"claude-x\",\"max_tokens\":5,\"messages\":[]}}",
+                    &d, 1, &j), -1);
+    CHECK_STR(err, "missing \"custom_id\"");
+    CHECK_INT(parse("{\"custom_id\":\"a\",\"params\":[1]}", &d, 1, &j), -1);
+    CHECK_STR(err, "\"params\" must be an object");
+}
+
+static void test_bare(void)
+{
+    job_defaults_t d = { "gpt-4o-mini", 0, -1 };
+    job_t j;
+    json_t *b;
+
+    memset(&j, 0, sizeof j);
+    /* {"prompt":..} -> chat */
+    CHECK_INT(parse("{\"prompt\":\"Tell me a joke\"}", &d, 12, &j), 0);
+    CHECK_STR(j.custom_id, "line-12");
+    CHECK_INT(j.auto_id, 1);
+    CHECK_INT(j.dialect, DIALECT_OPENAI);
+    CHECK_INT(j.endpoint, EP_CHAT);
+    CHECK_STR(j.path, "/v1/chat/completions");
+    CHECK_STR(j.body, "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\","
+                      "\"content\":\"Tell me a joke\"}]}");
+    CHECK_INT(j.max_output, 0);
+    CHECK_INT(j.text_bytes, 4 + 14);
+    job_release(&j);
+
+    /* prompt + default max_tokens + other keys kept */
+    d.max_tokens = 100;
+    CHECK_INT(parse("{\"prompt\":\"hi\",\"temperature\":0}", &d, 1, &j), 0);
+    CHECK_STR(j.body, "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\","
+                      "\"content\":\"hi\"}],\"temperature\":0,\"max_tokens\":100}");
+    CHECK_INT(j.max_output, 100);
+    job_release(&j);
+
+    /* prompt with a claude model -> Anthropic messages */
+    CHECK_INT(parse("{\"model\":\"claude-3-5-haiku\",\"prompt\":\"hi\"}", &d, 2, &j), 0);
+    CHECK_INT(j.dialect, DIALECT_ANTHROPIC);
+    CHECK_INT(j.endpoint, EP_MESSAGES);
+    CHECK_STR(j.path, "/v1/messages");
+    CHECK_STR(j.body, "{\"model\":\"claude-3-5-haiku\",\"messages\":[{\"role\":\"user\","
+                      "\"content\":\"hi\"}],\"max_tokens\":100}");
+    job_release(&j);
+
+    /* forced dialect overrides inference */
+    d.dialect = DIALECT_OPENAI;
+    CHECK_INT(parse("{\"model\":\"claude-3-5-haiku\",\"messages\":[]}", &d, 2, &j), 0);
+    CHECK_INT(j.dialect, DIALECT_OPENAI);
+    CHECK_INT(j.endpoint, EP_CHAT);
+    job_release(&j);
+    d.dialect = DIALECT_ANTHROPIC;
+    CHECK_INT(parse("{\"model\":\"my-model\",\"messages\":[]}", &d, 2, &j), 0);
+    CHECK_INT(j.dialect, DIALECT_ANTHROPIC);
+    CHECK_INT(j.endpoint, EP_MESSAGES);
+    CHECK_INT(j.max_output, 100);
+    job_release(&j);
+    d.dialect = -1;
+
+    /* messages with its own max_completion_tokens: no default added */
+    CHECK_INT(parse("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+                    "\"max_completion_tokens\":7}", &d, 3, &j), 0);
+    CHECK_STR(j.body, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+                      "\"max_completion_tokens\":7,\"model\":\"gpt-4o-mini\"}");
+    CHECK_INT(j.max_output, 7);
+    job_release(&j);
+
+    /* input: embeddings vs responses */
+    CHECK_INT(parse("{\"model\":\"text-embedding-3-small\",\"input\":[\"ab\",\"cde\"]}", &d, 4, &j), 0);
+    CHECK_INT(j.endpoint, EP_EMBEDDINGS);
+    CHECK_STR(j.path, "/v1/embeddings");
+    CHECK_STR(j.body, "{\"model\":\"text-embedding-3-small\",\"input\":[\"ab\",\"cde\"]}");
+    CHECK_INT(j.max_output, 0);
+    CHECK_INT(j.text_bytes, 5);
+    job_release(&j);
+    CHECK_INT(parse("{\"model\":\"text-embedding-3-small\",\"input\":[[1,2],[3]]}", &d, 4, &j), 0);
+    CHECK_INT(j.text_bytes, 12);
+    job_release(&j);
+    CHECK_INT(parse("{\"input\":\"question\"}", &d, 5, &j), 0);
+    CHECK_INT(j.endpoint, EP_RESPONSES);
+    CHECK_STR(j.path, "/v1/responses");
+    CHECK_STR(j.body, "{\"input\":\"question\",\"model\":\"gpt-4o-mini\",\"max_output_tokens\":100}");
+    CHECK_INT(j.max_output, 100);
+    job_release(&j);
+
+    /* a bare line with its own custom_id: used and removed from the body */
+    CHECK_INT(parse("{\"custom_id\":\"mine\",\"messages\":[],\"model\":\"m\"}", &d, 6, &j), 0);
+    CHECK_STR(j.custom_id, "mine");
+    CHECK_INT(j.auto_id, 0);
+    b = body_of(&j);
+    CHECK(b != NULL && json_object_get(b, "custom_id") == NULL);
+    CHECK_STR(json_string_value(json_object_get(b, "model")), "m");
+    json_decref(b);
+    job_release(&j);
+
+    /* no model anywhere */
+    d.model = NULL;
+    d.max_tokens = 0;
+    CHECK_INT(parse("{\"prompt\":\"x\"}", &d, 1, &j), -1);
+    CHECK_STR(err, "no model: set \"model\" or pass --model");
+    CHECK_INT(parse("{\"prompt\":\"x\"}", NULL, 1, &j), -1);
+    CHECK_STR(err, "no model: set \"model\" or pass --model");
+    CHECK_INT(parse("{\"model\":\"m\",\"temperature\":1}", &d, 1, &j), -1);
+    CHECK_STR(err, "line needs \"messages\", \"input\" or \"prompt\"");
+    CHECK_INT(parse("{\"model\":\"m\",\"prompt\":[1,2]}", &d, 1, &j), -1);
+    CHECK_STR(err, "\"prompt\" must be a string");
+    CHECK_INT(parse("{\"model\":\"claude-3\",\"messages\":[]}", &d, 1, &j), -1);
+    CHECK(strstr(err, "Anthropic requests need max_tokens") == err);
+    CHECK_INT(parse("{\"model\":\"claude-3\",\"input\":\"x\"}", &d, 1, &j), -1);
+    CHECK(strstr(err, "\"input\"") != NULL);
+    CHECK_INT(parse("{\"model\":7,\"messages\":[]}", &d, 1, &j), -1);
+    CHECK_STR(err, "\"model\" must be a string");
+}
+
+static const struct {
+    const char *line;
+    const char *want;      /* exact message, or prefix when it ends in '*' */
+} bad[] = {
+    { "{\"custom_id\":\"a\",", "invalid JSON: *" },
+    { "not json", "invalid JSON: *" },
+    { "[1,2]", "not a JSON object" },
+    { "\"str\"", "not a JSON object" },
+    { "42", "not a JSON object" },
+    { "{\"url\":\"/v1/chat/completions\",\"body\":{\"model\":\"m\"}}", "missing \"custom_id\"" },
+    { "{\"custom_id\":\"\",\"url\":\"/v1/chat/completions\",\"body\":{\"model\":\"m\"}}",
+      "\"custom_id\" is empty" },
+    { "{\"custom_id\":5,\"url\":\"/v1/chat/completions\",\"body\":{\"model\":\"m\"}}",
+      "\"custom_id\" must be a string" },
+    { "{\"custom_id\":\"a\\nb\",\"url\":\"/v1/chat/completions\",\"body\":{\"model\":\"m\"}}",
+      "\"custom_id\" contains a control character" },
+    { "{\"custom_id\":\"a\",\"url\":\"/v1/foo\",\"body\":{\"model\":\"m\"}}",
+      "unsupported url \"/v1/foo\" (supported: /v1/chat/completions, /v1/completions, "
+      "/v1/embeddings, /v1/responses, /v1/messages)" },
+    { "{\"custom_id\":\"a\",\"url\":\"/v1/\\nfoo\",\"body\":{\"model\":\"m\"}}",
+      "unsupported url \"/v1/?foo\" *" },
+    { "{\"custom_id\":\"a\",\"url\":7,\"body\":{\"model\":\"m\"}}", "\"url\" must be a string" },
+    { "{\"custom_id\":\"a\",\"body\":{\"model\":\"m\"}}", "missing \"url\"" },
+    { "{\"custom_id\":\"a\",\"url\":\"/v1/chat/completions\"}", "missing \"body\"" },
+    { "{\"custom_id\":\"a\",\"url\":\"/v1/chat/completions\",\"body\":\"x\"}",
+      "\"body\" must be an object" },
+    { "{\"custom_id\":\"a\",\"method\":\"GET\",\"url\":\"/v1/chat/completions\",\"body\":{\"model\":\"m\"}}",
+      "method must be POST" },
+    { "{\"custom_id\":\"a\",\"method\":1,\"url\":\"/v1/chat/completions\",\"body\":{\"model\":\"m\"}}",
+      "method must be POST" },
+    { "{\"custom_id\":\"a\",\"url\":\"/v1/chat/completions\",\"body\":{\"model\":\"m\",\"max_tokens\":-5}}",
+      "\"max_tokens\" must be a positive integer" },
+    { "{\"custom_id\":\"a\",\"url\":\"/v1/chat/completions\",\"body\":{\"model\":\"m\",\"max_tokens\":0}}",
+      "\"max_tokens\" must be a positive integer" },
+    { "{\"custom_id\":\"a\",\"url\":\"/v1/chat/completions\",\"body\":{\"model\":\"m\",\"max_tokens\":10.5}}",
+      "\"max_tokens\" must be a positive integer" },
+    { "{\"custom_id\":\"a\",\"url\":\"/v1/chat/completions\",\"body\":{\"model\":\"m\",\"max_tokens\":\"10\"}}",
+      "\"max_tokens\" must be a positive integer" },
+    { "{\"custom_id\":\"a\",\"url\":\"/v1/chat/completions\",\"body\":{\"model\":\"m\",\"max_completion_tokens\":0}}",
+      "\"max_completion_tokens\" must be a positive integer" },
+    { "{\"custom_id\":\"a\",\"url\":\"/v1/responses\",\"body\":{\"model\":\"m\",\"max_output_tokens\":-1}}",
+      "\"max_output_tokens\" must be a positive integer" },
+    { "{\"custom_id\":\"a\",\"url\":\"/v1/chat/completions\",\"body\":{\"model\":\"m\",\"n\":0}}",
+      "\"n\" must be an integer >= 1" },
+    { "{\"custom_id\":\"a\",\"url\":\"/v1/chat/completions\",\"body\":{\"model\":\"m\",\"n\":\"2\"}}",
+      "\"n\" must be an integer >= 1" },
+    { "{\"custom_id\":\"a\",\"url\":\"/v1/chat/completions\",\"body\":{\"messages\":[]}}",
+      "no model: set \"model\" or pass --model" },
+    { "{\"custom_id\":\"a\",\"url\":\"/v1/chat/completions\",\"body\":{\"model\":\"\"}}",
+      "\"model\" is empty" },
+    { "{\"custom_id\":\"\",\"prompt\":\"x\",\"model\":\"m\"}", "\"custom_id\" is empty" },
+    { "{\"custom_id\":\"a\",\"custom_id\":\"b\"", "invalid JSON: *" },
+    { "{\"a\":\"\\u0000\"}", "invalid JSON: *" },
+};
+
+static void test_errors(void)
+{
+    job_defaults_t d = { NULL, 0, -1 };
+    job_t j;
+    size_t i, wl;
+    char id[600], line[800];
+
+    memset(&j, 0, sizeof j);
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc = parse(bad[i].line, &d, 1, &j);
+
+        CHECK_INT(rc, -1);
+        wl = strlen(bad[i].want);
+        if (bad[i].want[wl - 1] == '*') {
+            if (strncmp(err, bad[i].want, wl - 1) != 0)
+                fprintf(stderr, "  case %zu: got \"%s\"\n", i, err);
+            CHECK(strncmp(err, bad[i].want, wl - 1) == 0);
+        } else {
+            CHECK_STR(err, bad[i].want);
+        }
+        CHECK(strchr(err, '\n') == NULL);
+        CHECK(j.body == NULL && j.custom_id == NULL && j.model == NULL);
+    }
+    /* control bytes in jansson's message never reach ours */
+    CHECK_INT(parse("{\"a\":\"x\x01y\"}", &d, 1, &j), -1);
+    CHECK(strncmp(err, "invalid JSON: ", 14) == 0);
+    for (i = 0; err[i]; i++)
+        CHECK((unsigned char)err[i] >= 0x20);
+    /* invalid JSON names the column */
+    CHECK_INT(parse("{\"a\":1,}", &d, 1, &j), -1);
+    CHECK(strstr(err, "(column ") != NULL);
+
+    /* custom_id length: 512 ok, 513 refused */
+    memset(id, 'x', 512);
+    id[512] = '\0';
+    snprintf(line, sizeof line, "{\"custom_id\":\"%s\",\"url\":\"/v1/chat/completions\","
+             "\"body\":{\"model\":\"m\"}}", id);
+    CHECK_INT(parse(line, &d, 1, &j), 0);
+    CHECK_INT(strlen(j.custom_id), 512);
+    job_release(&j);
+    id[512] = 'x';
+    id[513] = '\0';
+    snprintf(line, sizeof line, "{\"custom_id\":\"%s\",\"url\":\"/v1/chat/completions\","
+             "\"body\":{\"model\":\"m\"}}", id);
+    CHECK_INT(parse(line, &d, 1, &j), -1);
+    CHECK_STR(err, "\"custom_id\" is longer than 512 bytes");
+
+    /* a NUL byte inside the line is rejected, not truncated */
+    {
+        static const char nul[] = "{\"prompt\":\"a\"}\0junk";
+        err[0] = '\0';
+        CHECK_INT(job_parse(nul, sizeof nul - 1, 1, &d, &j, err, sizeof err), -1);
+        CHECK(strncmp(err, "invalid JSON: ", 14) == 0);
+    }
+    /* a tiny error buffer is not overrun */
+    {
+        char small[8];
+        memset(small, 'Z', sizeof small);
+        CHECK_INT(job_parse("[]", 2, 1, &d, &j, small, 5), -1);
+        CHECK_STR(small, "not ");
+        CHECK(small[5] == 'Z');
+    }
+    /* max_tokens null counts as absent */
+    CHECK_INT(parse("{\"custom_id\":\"a\",\"url\":\"/v1/chat/completions\",\"body\":{\"model\":\"m\","
+                    "\"max_tokens\":null,\"n\":null}}", &d, 1, &j), 0);
+    CHECK_INT(j.max_output, 0);
+    CHECK_INT(j.n, 1);
+    job_release(&j);
+}
+
+int main(void)
+{
+    test_endpoint_path();
+    test_openai_batch();
+    test_anthropic_batch();
+    test_bare();
+    test_errors();
+    return tap_done();
+}
