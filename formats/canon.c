@@ -1,0 +1,42 @@
+/*
+ * canon: re-emits JSON in one canonical spelling (see canon.h).
+ *
+ * jansson does the work: json_loadb parses (rejecting trailing garbage and
+ * invalid UTF-8) and json_dump_callback with JSON_SORT_KEYS | JSON_COMPACT |
+ * JSON_ENSURE_ASCII writes straight into the caller's buffer, with no
+ * intermediate copy.  Owns nothing after return.  Invariant: on failure the
+ * output buffer is rolled back to its length at entry.
+ */
+#include "canon.h"
+#include <jansson.h>
+
+static int append_cb(const char *p, size_t n, void *data)
+{
+    return buf_append(data, p, n) == 0 ? 0 : -1;
+}
+
+int canon_json(const char *text, size_t len, buf_t *out)
+{
+    json_error_t jerr;
+    json_t *v = NULL;
+    size_t start = out->len;
+    int rc = -1;
+
+    if (!text)
+        goto out;
+    v = json_loadb(text, len, JSON_DECODE_ANY, &jerr);
+    if (!v)
+        goto out;
+    if (json_dump_callback(v, append_cb, out,
+                           JSON_SORT_KEYS | JSON_COMPACT | JSON_ENSURE_ASCII |
+                           JSON_ENCODE_ANY) != 0)
+        goto out;
+    rc = 0;
+out:
+    if (rc != 0 && out->len > start) {
+        out->len = start;
+        out->data[start] = '\0';
+    }
+    json_decref(v);
+    return rc;
+}
