@@ -1,0 +1,55 @@
+/*
+ * checkpoint: the durable state of a job, so that rerunning the same command
+ * resumes it (see README "Checkpoint and resume").
+ *
+ * It records: the input's identity (size + content hash) and a hash of the
+ * settings that change what is sent; the committed sizes of the results and
+ * errors files; a bitmap of the jobs (by ordinal) that have their line in
+ * one of them; the reservation high-water mark (money that may be in flight,
+ * counted as possibly billed if the run dies); and the cumulative stats.
+ *
+ * The file is JSON, written atomically (temp file, fsync, rename, fsync of
+ * the directory) after the output files were fsynced, so the checkpoint
+ * never names a line that is not on disk.
+ */
+#ifndef LLMB_CHECKPOINT_H
+#define LLMB_CHECKPOINT_H
+#include <stdint.h>
+#include <stddef.h>
+#include <jansson.h>
+#include "money.h"
+#include "stats.h"
+
+typedef struct ckpt {
+    uint64_t input_size, input_hash;
+    uint64_t settings_hash;
+    char    *input_path;
+    uint64_t results_size, errors_size;
+    money_t  hwm;
+    uint64_t njobs;          /* bitmap length in bits */
+    uint64_t *bits;
+    int      complete;       /* every job has its line */
+} ckpt_t;
+
+void ckpt_init(ckpt_t *c);
+void ckpt_release(ckpt_t *c);
+/* Sizes the bitmap for n jobs (grows; keeps bits).  0 / -1. */
+int  ckpt_resize(ckpt_t *c, uint64_t n);
+static inline int ckpt_done(const ckpt_t *c, uint64_t i)
+{
+    return i < c->njobs && (c->bits[i >> 6] >> (i & 63)) & 1;
+}
+static inline void ckpt_mark(ckpt_t *c, uint64_t i)
+{
+    if (i < c->njobs)
+        c->bits[i >> 6] |= (uint64_t)1 << (i & 63);
+}
+uint64_t ckpt_count_done(const ckpt_t *c);
+
+/* 1 loaded, 0 no such file, -1 unreadable/corrupt (message in err).
+ * stats may be NULL. */
+int  ckpt_load(const char *path, ckpt_t *c, stats_t *stats, char *err, size_t errlen);
+/* Atomic durable write; 0 or -1 (errno). */
+int  ckpt_save(const char *path, const ckpt_t *c, const stats_t *stats);
+
+#endif

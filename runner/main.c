@@ -1,0 +1,292 @@
+/*
+ * llmbatch: command-line entry.  Parses the command line and calls the
+ * subcommand; owns nothing else.  Exit codes are RUN_EXIT_* (run.h).
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cache.h"
+#include "cli.h"
+#include "report_run.h"
+#include "run.h"
+
+static const char usage_text[] =
+"usage:\n"
+"  llmbatch run INPUT -o RESULTS [options]     run a batch (rerun the same command to resume)\n"
+"  llmbatch estimate INPUT [--prices FILE] [--budget USD]\n"
+"  llmbatch report RESULTS|CHECKPOINT [--prices FILE]\n"
+"  llmbatch keys [--keys-file FILE] [--base-url URL] [--probe]\n"
+"  llmbatch cache stats DIR | cache prune DIR --older-than AGE\n"
+"\n"
+"run options:\n"
+"  -o, --output FILE        results (OpenAI batch output format; .gz = gzip)\n"
+"  --errors FILE            failed jobs (default RESULTS with .errors before .jsonl)\n"
+"  --report FILE            cost report JSON (default RESULTS with .report.json)\n"
+"  --checkpoint FILE        resume state (default RESULTS.ckpt)\n"
+"  --base-url URL           API base (default: OPENAI_BASE_URL / ANTHROPIC_BASE_URL or the\n"
+"                           provider's); http://host:8000 and http://host:8000/v1 both work\n"
+"  --keys-file FILE         API keys, one per line: KEY [label=N] [rpm=N] [tpm=N]\n"
+"                           (default: OPENAI_API_KEY / ANTHROPIC_API_KEY)\n"
+"  --budget USD             hard spend cap across all runs of this job\n"
+"  --alert-at P,P,...       warn as spend crosses these percentages of the budget\n"
+"  --prices FILE            price table (default: the installed prices.json)\n"
+"  --rpm N, --tpm N         global request / token ceilings per minute\n"
+"  --concurrency N          requests in flight (default 64)\n"
+"  --max-retries N          retries per job (default 6)\n"
+"  --timeout SEC            per request (default 600); --connect-timeout SEC (default 30)\n"
+"  --grace SEC              on Ctrl-C/SIGTERM, wait this long for requests in flight (30)\n"
+"  --model M, --max-tokens N, --dialect openai|anthropic   complete bare lines\n"
+"  --skip-invalid           send invalid lines to the errors file instead of stopping\n"
+"  --cache DIR              reuse successful replies (SQLite in DIR)\n"
+"  --no-dedup               do not coalesce identical requests in flight\n"
+"  --status-file FILE       JSON counters, rewritten every second\n"
+"  --metrics FILE           Prometheus text format, rewritten every second\n"
+"  --cacert FILE, --insecure   TLS trust (--insecure disables verification)\n"
+"  --fresh                  start over, moving old outputs aside\n"
+"  --commit-every N         results between commits (default 10000; also every second)\n"
+"  --progress / --no-progress, -q/--quiet\n"
+"\n"
+"exit codes: 0 all succeeded, 1 some failed, 2 usage/input error (nothing sent),\n"
+"3 spend cap reached, 4 no usable key, 5 fatal I/O error, 130/143 interrupted.\n";
+
+static int usage_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_err(const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "llmbatch: ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n(run 'llmbatch --help' for usage)\n");
+    return RUN_EXIT_USAGE;
+}
+
+static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+    char *end;
+    unsigned long long v;
+
+    if (!s || !*s || *s == '-')
+        return -1;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno || *end || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_pos_double(const char *s, double *out)
+{
+    char *end;
+    double v;
+
+    if (!s || !*s)
+        return -1;
+    errno = 0;
+    v = strtod(s, &end);
+    if (errno || *end || !(v > 0) || !isfinite(v) || v > 1e12)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_alerts(const char *s, run_opts_t *o)
+{
+    const char *p = s;
+
+    o->nalerts = 0;
+    while (*p) {
+        char num[16];
+        size_t n = strcspn(p, ",");
+        uint64_t v;
+        if (n == 0 || n >= sizeof(num) || o->nalerts >= RUN_MAX_ALERTS)
+            return -1;
+        memcpy(num, p, n);
+        num[n] = '\0';
+        if (parse_u64(num, 1, 100, &v))
+            return -1;
+        o->alerts[o->nalerts++] = (unsigned)v;
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return o->nalerts ? 0 : -1;
+}
+
+/* Options shared by several subcommands; returns 1 if consumed (and *i
+ * advanced), 0 if not ours, -1 on a bad value. */
+static int common_opt(int argc, char **argv, int *i, run_opts_t *o, int *probe)
+{
+    const char *a = argv[*i];
+    const char *v = *i + 1 < argc ? argv[*i + 1] : NULL;
+    uint64_t u;
+
+#define TAKES_VALUE() do { if (!v) { usage_err("%s needs a value", a); return -1; } (*i)++; } while (0)
+    if (!strcmp(a, "-o") || !strcmp(a, "--output")) { TAKES_VALUE(); o->results = v; }
+    else if (!strcmp(a, "--errors")) { TAKES_VALUE(); o->errors = v; }
+    else if (!strcmp(a, "--report")) { TAKES_VALUE(); o->report = v; }
+    else if (!strcmp(a, "--checkpoint")) { TAKES_VALUE(); o->checkpoint = v; }
+    else if (!strcmp(a, "--base-url")) { TAKES_VALUE(); o->base_url = v; }
+    else if (!strcmp(a, "--keys-file")) { TAKES_VALUE(); o->keys_file = v; }
+    else if (!strcmp(a, "--prices")) { TAKES_VALUE(); o->prices = v; }
+    else if (!strcmp(a, "--cacert")) { TAKES_VALUE(); o->cacert = v; }
+    else if (!strcmp(a, "--cache")) { TAKES_VALUE(); o->cache_dir = v; }
+    else if (!strcmp(a, "--status-file")) { TAKES_VALUE(); o->status_file = v; }
+    else if (!strcmp(a, "--metrics")) { TAKES_VALUE(); o->metrics_file = v; }
+    else if (!strcmp(a, "--model")) { TAKES_VALUE(); o->defs.model = v; }
+    else if (!strcmp(a, "--budget")) {
+        TAKES_VALUE();
+        if (money_parse_usd(v, &o->budget) || o->budget <= 0)
+            return usage_err("--budget needs a positive amount in USD, such as 25 or 2.50 (got \"%s\")", v), -1;
+        o->have_budget = 1;
+    } else if (!strcmp(a, "--alert-at")) {
+        TAKES_VALUE();
+        if (parse_alerts(v, o))
+            return usage_err("--alert-at needs percentages 1-100 separated by commas (got \"%s\")", v), -1;
+    } else if (!strcmp(a, "--rpm") || !strcmp(a, "--tpm")) {
+        TAKES_VALUE();
+        if (parse_u64(v, 1, 1000000000000ULL, &u))
+            return usage_err("--rpm/--tpm need a positive integer (got \"%s\")", v), -1;
+        if (a[2] == 'r') o->rpm = (double)u; else o->tpm = (double)u;
+    } else if (!strcmp(a, "--concurrency")) {
+        TAKES_VALUE();
+        if (parse_u64(v, 1, 4096, &u))
+            return usage_err("--concurrency needs an integer from 1 to 4096 (got \"%s\")", v), -1;
+        o->concurrency = (int)u;
+    } else if (!strcmp(a, "--max-retries")) {
+        TAKES_VALUE();
+        if (parse_u64(v, 0, 100, &u))
+            return usage_err("--max-retries needs an integer from 0 to 100 (got \"%s\")", v), -1;
+        o->max_retries = (int)u;
+    } else if (!strcmp(a, "--max-tokens")) {
+        TAKES_VALUE();
+        if (parse_u64(v, 1, 100000000, &u))
+            return usage_err("--max-tokens needs a positive integer (got \"%s\")", v), -1;
+        o->defs.max_tokens = u;
+    } else if (!strcmp(a, "--commit-every")) {
+        TAKES_VALUE();
+        if (parse_u64(v, 1, 100000000, &u))
+            return usage_err("--commit-every needs a positive integer (got \"%s\")", v), -1;
+        o->commit_every = u;
+    } else if (!strcmp(a, "--timeout") || !strcmp(a, "--connect-timeout") || !strcmp(a, "--grace")) {
+        double d;
+        TAKES_VALUE();
+        if (parse_pos_double(v, &d))
+            return usage_err("this option needs a positive number of seconds (got \"%s\")", v), -1;
+        if (!strcmp(a, "--timeout")) o->timeout_s = d;
+        else if (!strcmp(a, "--grace")) o->grace_s = d;
+        else o->connect_timeout_s = d;
+    } else if (!strcmp(a, "--dialect")) {
+        TAKES_VALUE();
+        if (!strcmp(v, "openai")) o->defs.dialect = DIALECT_OPENAI;
+        else if (!strcmp(v, "anthropic")) o->defs.dialect = DIALECT_ANTHROPIC;
+        else return usage_err("--dialect is openai or anthropic (got \"%s\")", v), -1;
+    }
+    else if (!strcmp(a, "--fresh")) o->fresh = 1;
+    else if (!strcmp(a, "--insecure")) o->insecure = 1;
+    else if (!strcmp(a, "--skip-invalid")) o->skip_invalid = 1;
+    else if (!strcmp(a, "--no-dedup")) o->no_dedup = 1;
+    else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) o->quiet = 1;
+    else if (!strcmp(a, "--progress")) o->progress = 1;
+    else if (!strcmp(a, "--no-progress")) o->progress = 0;
+    else if (!strcmp(a, "--probe") && probe) *probe = 1;
+    else return 0;
+#undef TAKES_VALUE
+    return 1;
+}
+
+/* Parses argv[start..]; collects up to max positionals. */
+static int parse_args(int argc, char **argv, int start, run_opts_t *o, int *probe,
+                      const char **pos, int max, int *npos)
+{
+    *npos = 0;
+    for (int i = start; i < argc; i++) {
+        int r;
+        if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            if (!strcmp(argv[i], "--key") || !strcmp(argv[i], "--api-key")) {
+                fprintf(stderr, "llmbatch: API keys are never taken on the command line "
+                        "(other users can read process arguments): use OPENAI_API_KEY / "
+                        "ANTHROPIC_API_KEY or --keys-file FILE\n");
+                return -1;
+            }
+            r = common_opt(argc, argv, &i, o, probe);
+            if (r < 0)
+                return -1;
+            if (r == 0) {
+                usage_err("unknown option %s", argv[i]);
+                return -1;
+            }
+            continue;
+        }
+        if (*npos >= max) {
+            usage_err("unexpected argument \"%s\"", argv[i]);
+            return -1;
+        }
+        pos[(*npos)++] = argv[i];
+    }
+    return 0;
+}
+
+static int cmd_cache(int argc, char **argv)
+{
+    if (argc >= 4 && !strcmp(argv[2], "stats") && argc == 4)
+        return cache_cmd_stats(argv[3], stdout, stderr);
+    if (argc == 6 && !strcmp(argv[2], "prune") && !strcmp(argv[4], "--older-than"))
+        return cache_cmd_prune(argv[3], argv[5], stdout, stderr);
+    return usage_err("%s", "usage: llmbatch cache stats DIR | cache prune DIR --older-than AGE");
+}
+
+int main(int argc, char **argv)
+{
+    run_opts_t o;
+    const char *pos[2];
+    int npos, probe = 0, rc;
+
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
+        !strcmp(argv[1], "help")) {
+        fputs(usage_text, argc < 2 ? stderr : stdout);
+        return argc < 2 ? RUN_EXIT_USAGE : 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("llmbatch 0.1 (%s)\n", curl_version());
+        return 0;
+    }
+    run_opts_init(&o);
+    if (!strcmp(argv[1], "cache"))
+        return cmd_cache(argc, argv);
+    if (parse_args(argc, argv, 2, &o, !strcmp(argv[1], "keys") ? &probe : NULL, pos, 2, &npos))
+        return RUN_EXIT_USAGE;
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "llmbatch: cannot initialise libcurl\n");
+        return RUN_EXIT_IO;
+    }
+    if (!strcmp(argv[1], "run")) {
+        if (npos != 1 || !o.results)
+            rc = usage_err("%s", "usage: llmbatch run INPUT -o RESULTS [options]");
+        else {
+            o.input = pos[0];
+            rc = run_main(&o);
+        }
+    } else if (!strcmp(argv[1], "estimate")) {
+        rc = npos == 1 ? estimate_cmd(pos[0], o.prices, &o.defs, o.have_budget, o.budget)
+                       : usage_err("%s", "usage: llmbatch estimate INPUT [--prices FILE] [--budget USD]");
+    } else if (!strcmp(argv[1], "report")) {
+        rc = npos == 1 ? report_cmd(pos[0], cli_prices_path(o.prices))
+                       : usage_err("%s", "usage: llmbatch report RESULTS|CHECKPOINT");
+    } else if (!strcmp(argv[1], "keys")) {
+        rc = npos == 0 ? keys_cmd(o.keys_file, o.base_url, probe,
+                                  o.defs.model ? o.defs.model : "gpt-4o-mini",
+                                  o.timeout_s > 60 ? 30 : o.timeout_s, o.cacert, o.insecure)
+                       : usage_err("%s", "usage: llmbatch keys [--keys-file FILE] [--base-url URL] [--probe]");
+    } else {
+        rc = usage_err("unknown command \"%s\"", argv[1]);
+    }
+    curl_global_cleanup();
+    return rc;
+}

@@ -1,0 +1,55 @@
+/*
+ * output: an append-only results or errors file with commit points.
+ *
+ * Lines are appended to an in-memory buffer (deflated into the current gzip
+ * member when the name ends in ".gz") and written out when the buffer grows
+ * past OUTPUT_SPILL or at the next commit.  output_commit() closes the gzip
+ * member, writes everything and fsyncs; only then is `committed` (the file
+ * size the checkpoint records) advanced.  So the file on disk is, at every
+ * commit point, a sequence of whole lines / whole gzip members, and on
+ * resume output_open() truncates it back to the committed size, cutting any
+ * torn or uncommitted tail.
+ *
+ * After any failed write or fsync the file is "broken": every later call
+ * fails, and the caller stops with exit 5 without retrying the fsync.
+ */
+#ifndef LLMB_OUTPUT_H
+#define LLMB_OUTPUT_H
+#include <stdint.h>
+#include <stddef.h>
+#include <zlib.h>
+#include "buf.h"
+
+#define OUTPUT_SPILL ((size_t)1 << 20)
+
+typedef struct output {
+    char     *path;
+    int       fd;
+    int       gz;
+    int       broken;
+    int       member_open;     /* deflate has input since the last member end */
+    z_stream  zs;
+    int       zs_ready;
+    buf_t     pending;         /* bytes not yet written to fd */
+    uint64_t  written;         /* bytes written to fd */
+    uint64_t  committed;       /* file size at the last successful commit */
+    uint64_t  lines;           /* lines appended since open */
+} output_t;
+
+/* Opens path for appending, truncating it to `resume_size` (0 creates or
+ * empties it).  A file shorter than resume_size is an error (the results
+ * the checkpoint counts are gone).  -1 with a message in err. */
+int  output_open(output_t *o, const char *path, uint64_t resume_size,
+                 char *err, size_t errlen);
+/* Appends one line (len bytes, must end with '\n'). */
+int  output_append(output_t *o, const char *line, size_t len);
+/* Ends the gzip member, writes and fsyncs.  0, or -1 (errno kept). */
+int  output_commit(output_t *o);
+void output_close(output_t *o);
+
+/* fsync the directory that holds path (after a rename). */
+int  fsync_dir_of(const char *path);
+/* Writes data to path atomically: temp file, fsync, rename, fsync dir. */
+int  write_file_atomic(const char *path, const void *data, size_t len);
+
+#endif

@@ -1,0 +1,255 @@
+/*
+ * pool: libcurl multi connection pool (see pool.h).  Owns the multi handle,
+ * every easy handle and the per-transfer buffers.
+ */
+#include <string.h>
+#include <stdlib.h>
+#include "pool.h"
+#include "clock.h"
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    xfer_t *x = ud;
+    size_t n = size * nmemb;
+
+    if (x->body.len + n > POOL_MAX_BODY) {
+        x->too_big = 1;
+        return 0;                 /* makes curl fail with CURLE_WRITE_ERROR */
+    }
+    if (buf_append(&x->body, ptr, n))
+        return 0;
+    return n;
+}
+
+static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    xfer_t *x = ud;
+    size_t n = size * nmemb;
+
+    /* a new status line starts a new header block (1xx, redirects) */
+    if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0)
+        headers_clear(&x->headers);
+    else if (headers_add_line(&x->headers, ptr, n))
+        return 0;
+    return n;
+}
+
+int pool_init(pool_t *p, const pool_opts_t *o)
+{
+    memset(p, 0, sizeof(*p));
+    p->opts = *o;
+    p->multi = curl_multi_init();
+    if (!p->multi)
+        return -1;
+    snprintf(p->user_agent, sizeof(p->user_agent), "llmbatch/0.1 libcurl/%s",
+             curl_version_info(CURLVERSION_NOW)->version);
+    curl_multi_setopt(p->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    if (o->max_host_connections > 0) {
+        curl_multi_setopt(p->multi, CURLMOPT_MAX_HOST_CONNECTIONS, o->max_host_connections);
+        curl_multi_setopt(p->multi, CURLMOPT_MAXCONNECTS, o->max_host_connections);
+    }
+    return 0;
+}
+
+static void xfer_free(xfer_t *x)
+{
+    if (x->easy)
+        curl_easy_cleanup(x->easy);
+    buf_release(&x->body);
+    headers_release(&x->headers);
+    free(x);
+}
+
+void pool_release(pool_t *p)
+{
+    xfer_t *x;
+
+    while ((x = p->free_list)) {
+        p->free_list = x->next_free;
+        xfer_free(x);
+    }
+    if (p->multi)
+        curl_multi_cleanup(p->multi);
+    p->multi = NULL;
+}
+
+static void wipe_headers(struct curl_slist *l)
+{
+    for (struct curl_slist *i = l; i; i = i->next)
+        memset(i->data, 0, strlen(i->data));
+    curl_slist_free_all(l);
+}
+
+static xfer_t *xfer_get(pool_t *p)
+{
+    xfer_t *x = p->free_list;
+
+    if (x) {
+        p->free_list = x->next_free;
+        curl_easy_reset(x->easy);
+        return x;
+    }
+    x = calloc(1, sizeof(*x));
+    if (!x)
+        return NULL;
+    buf_init(&x->body);
+    headers_init(&x->headers);
+    x->easy = curl_easy_init();
+    if (!x->easy) {
+        free(x);
+        return NULL;
+    }
+    return x;
+}
+
+static void xfer_put(pool_t *p, xfer_t *x)
+{
+    wipe_headers(x->req_headers);
+    x->req_headers = NULL;
+    buf_reset(&x->body);
+    if (x->body.cap > (1u << 20))
+        buf_release(&x->body);     /* don't let one huge reply pin memory */
+    headers_clear(&x->headers);
+    x->user = NULL;
+    x->too_big = 0;
+    x->next_free = p->free_list;
+    p->free_list = x;
+}
+
+int pool_start(pool_t *p, const char *url, const char *const *headers,
+               const char *body, size_t body_len, void *user)
+{
+    xfer_t *x = xfer_get(p);
+    CURL *e;
+
+    if (!x)
+        return -1;
+    e = x->easy;
+    for (const char *const *h = headers; h && *h; h++) {
+        struct curl_slist *n = curl_slist_append(x->req_headers, *h);
+        if (!n)
+            goto fail;
+        x->req_headers = n;
+    }
+    {
+        /* curl would otherwise wait for 100-continue on large bodies */
+        struct curl_slist *n = curl_slist_append(x->req_headers, "Expect:");
+        if (!n)
+            goto fail;
+        x->req_headers = n;
+    }
+    x->user = user;
+    x->errbuf[0] = '\0';
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->req_headers);
+    if (body) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    } else {
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    }
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(e, CURLOPT_USERAGENT, p->user_agent);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    if (p->opts.timeout_ms > 0)
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, p->opts.timeout_ms);
+    if (p->opts.connect_timeout_ms > 0)
+        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, p->opts.connect_timeout_ms);
+    if (p->opts.cacert)
+        curl_easy_setopt(e, CURLOPT_CAINFO, p->opts.cacert);
+    if (p->opts.insecure) {
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    x->started_ms = clock_mono_ms();
+    if (curl_multi_add_handle(p->multi, e) != CURLM_OK)
+        goto fail;
+    x->prev = NULL;
+    x->next = p->active;
+    if (p->active)
+        p->active->prev = x;
+    p->active = x;
+    p->inflight++;
+    return 0;
+fail:
+    xfer_put(p, x);
+    return -1;
+}
+
+static void finish(pool_t *p, xfer_t *x, CURLcode code, pool_done_fn done, void *ctx)
+{
+    xfer_result_t r = {0};
+    curl_off_t req_size = 0;
+    long status = 0;
+
+    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(x->easy, CURLINFO_REQUEST_SIZE, &req_size);
+    r.code = code;
+    r.status = code == CURLE_OK ? status : 0;
+    r.timed_out = code == CURLE_OPERATION_TIMEDOUT;
+    /* Once request bytes went out, the server may have processed (and
+     * billed) the request, whatever happened after. */
+    r.reached = status > 0 || req_size > 0;
+    r.elapsed_ms = clock_mono_ms() - x->started_ms;
+    r.headers = &x->headers;
+    r.body = x->body.data ? x->body.data : "";
+    r.body_len = x->body.len;
+    if (code != CURLE_OK)
+        r.error = x->too_big ? "response body over 64 MiB"
+                 : x->errbuf[0] ? x->errbuf : curl_easy_strerror(code);
+    curl_multi_remove_handle(p->multi, x->easy);
+    if (x->prev)
+        x->prev->next = x->next;
+    else
+        p->active = x->next;
+    if (x->next)
+        x->next->prev = x->prev;
+    p->inflight--;
+    done(ctx, x->user, &r);
+    xfer_put(p, x);
+}
+
+int pool_perform(pool_t *p, pool_done_fn done, void *ctx)
+{
+    int running, left, n = 0;
+    CURLMsg *m;
+
+    curl_multi_perform(p->multi, &running);
+    while ((m = curl_multi_info_read(p->multi, &left))) {
+        xfer_t *x = NULL;
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+        finish(p, x, m->data.result, done, ctx);
+        n++;
+    }
+    return n;
+}
+
+void pool_wait(pool_t *p, int timeout_ms, int extra_fd)
+{
+    struct curl_waitfd wfd = { extra_fd, CURL_WAIT_POLLIN, 0 };
+
+    if (timeout_ms < 0)
+        timeout_ms = 0;
+    curl_multi_poll(p->multi, extra_fd >= 0 ? &wfd : NULL, extra_fd >= 0 ? 1 : 0,
+                    timeout_ms, NULL);
+}
+
+void pool_abort_all(pool_t *p, pool_done_fn done, void *ctx)
+{
+    while (p->active)
+        finish(p, p->active, CURLE_ABORTED_BY_CALLBACK, done, ctx);
+}

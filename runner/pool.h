@@ -1,0 +1,83 @@
+/*
+ * pool: the connection pool, one libcurl multi handle.
+ *
+ * One xfer_t per request in flight, linked to its easy handle with
+ * CURLOPT_PRIVATE; easy handles are recycled through a free list so their
+ * connection state and buffers are reused.  Connections are kept alive and
+ * shared by the multi handle; HTTP/2 is negotiated over TLS and multiplexed.
+ * The pool never queues: the scheduler starts a transfer only when a slot is
+ * free, so --timeout bounds the request's own time, never its wait.
+ *
+ * pool_wait() is the program's one blocking point (curl_multi_poll).
+ */
+#ifndef LLMB_POOL_H
+#define LLMB_POOL_H
+#include <stdint.h>
+#include <stddef.h>
+#include <curl/curl.h>
+#include "buf.h"
+#include "headers.h"
+
+#define POOL_MAX_BODY ((size_t)64 << 20)
+
+typedef struct pool_opts {
+    long        timeout_ms;          /* whole request, 0 = none */
+    long        connect_timeout_ms;
+    const char *cacert;
+    int         insecure;
+    long        max_host_connections;
+} pool_opts_t;
+
+typedef struct xfer {
+    CURL              *easy;
+    struct curl_slist *req_headers;
+    buf_t              body;
+    headers_t          headers;
+    char               errbuf[CURL_ERROR_SIZE];
+    void              *user;
+    int64_t            started_ms;
+    int                too_big;
+    struct xfer       *next_free;   /* free list */
+    struct xfer       *prev, *next;  /* in-flight list */
+} xfer_t;
+
+typedef struct xfer_result {
+    CURLcode    code;
+    long        status;        /* 0 if no response */
+    int         reached;       /* the request may have reached the server */
+    int         timed_out;
+    int64_t     elapsed_ms;
+    const headers_t *headers;
+    const char *body;
+    size_t      body_len;
+    const char *error;         /* transport error text, or NULL */
+} xfer_result_t;
+
+typedef void (*pool_done_fn)(void *ctx, void *user, const xfer_result_t *r);
+
+typedef struct pool {
+    CURLM      *multi;
+    pool_opts_t opts;
+    xfer_t     *free_list;
+    xfer_t     *active;
+    int         inflight;
+    char        user_agent[64];
+} pool_t;
+
+int  pool_init(pool_t *p, const pool_opts_t *o);
+void pool_release(pool_t *p);
+/* Starts a POST (body != NULL) or GET.  headers: NULL-terminated list of
+ * "Name: value" lines (the auth header among them; it is copied into curl's
+ * list and wiped when the transfer ends).  The body must stay valid until
+ * the transfer completes.  0 or -1. */
+int  pool_start(pool_t *p, const char *url, const char *const *headers,
+                const char *body, size_t body_len, void *user);
+/* Drives transfers and reports each finished one through done().  Never
+ * blocks.  Returns the number finished. */
+int  pool_perform(pool_t *p, pool_done_fn done, void *ctx);
+/* Blocks until socket activity, extra_fd readable (if >= 0), or timeout. */
+void pool_wait(pool_t *p, int timeout_ms, int extra_fd);
+/* Aborts every transfer in flight, reporting each as CURLE_ABORTED_BY_CALLBACK. */
+void pool_abort_all(pool_t *p, pool_done_fn done, void *ctx);
+
+#endif

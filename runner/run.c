@@ -1,0 +1,549 @@
+/*
+ * run: setup and teardown of `llmbatch run` around the event loop in
+ * sched.c: paths, stdin spooling, the price table, keys, the checkpoint
+ * (resume or refuse), the validation pass, output files, the final commit,
+ * the report and the exit code.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include "clock.h"
+#include "report_run.h"
+#include "run_int.h"
+
+extern volatile sig_atomic_t g_signals;
+extern volatile sig_atomic_t g_last_signal;
+static int g_sig_fd = -1;
+
+static void on_signal(int sig)
+{
+    int saved = errno;
+    g_last_signal = sig;
+    g_signals++;
+    if (g_sig_fd >= 0) {
+        char b = 1;
+        ssize_t w = write(g_sig_fd, &b, 1);
+        (void)w;
+    }
+    errno = saved;
+}
+
+void run_opts_init(run_opts_t *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->defs.dialect = -1;
+    o->concurrency = 64;
+    o->max_retries = 6;
+    o->timeout_s = 600;
+    o->connect_timeout_s = 30;
+    o->grace_s = 30;
+    o->commit_every = 10000;
+    o->progress = -1;
+}
+
+static char *path_with(const char *results, const char *suffix)
+{
+    /* out.jsonl -> out.errors.jsonl; out.jsonl.gz -> out.errors.jsonl.gz;
+     * other names get the suffix appended */
+    const char *ext = NULL;
+    size_t n = strlen(results);
+    char *p;
+
+    if (n > 9 && strcmp(results + n - 9, ".jsonl.gz") == 0)
+        ext = results + n - 9;
+    else if (n > 6 && strcmp(results + n - 6, ".jsonl") == 0)
+        ext = results + n - 6;
+    p = malloc(n + strlen(suffix) + 16);
+    if (!p)
+        return NULL;
+    if (ext)
+        snprintf(p, n + strlen(suffix) + 16, "%.*s.%s%s", (int)(ext - results), results,
+                 suffix, ext);
+    else
+        snprintf(p, n + strlen(suffix) + 16, "%s.%s", results, suffix);
+    return p;
+}
+
+static char *report_path_for(const char *results)
+{
+    size_t n = strlen(results);
+    size_t base = n;
+    char *p = malloc(n + 16);
+
+    if (!p)
+        return NULL;
+    if (n > 9 && strcmp(results + n - 9, ".jsonl.gz") == 0)
+        base = n - 9;
+    else if (n > 6 && strcmp(results + n - 6, ".jsonl") == 0)
+        base = n - 6;
+    snprintf(p, n + 16, "%.*s.report.json", (int)base, results);
+    return p;
+}
+
+static int file_nonempty(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && st.st_size > 0;
+}
+
+/* Renames path to path.old-YYYYmmdd-HHMMSS[-N]; never overwrites. */
+static int move_aside(const char *path)
+{
+    char dst[4200], stamp[32];
+    time_t t = time(NULL);
+    struct tm tm;
+    struct stat st;
+
+    if (stat(path, &st) != 0)
+        return 0;
+    gmtime_r(&t, &tm);
+    strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+    for (int i = 0; i < 1000; i++) {
+        if (i == 0)
+            snprintf(dst, sizeof(dst), "%s.old-%s", path, stamp);
+        else
+            snprintf(dst, sizeof(dst), "%s.old-%s-%d", path, stamp, i);
+        if (stat(dst, &st) != 0 && errno == ENOENT) {
+            if (rename(path, dst) != 0)
+                return -1;
+            fprintf(stderr, "llmbatch: moved %s aside to %s\n", path, dst);
+            return 0;
+        }
+    }
+    errno = EEXIST;
+    return -1;
+}
+
+static char *spool_stdin(void)
+{
+    const char *tmp = getenv("TMPDIR");
+    char *path = malloc(4200);
+    char buf[1 << 16];
+    ssize_t n;
+    int fd;
+
+    if (!path)
+        return NULL;
+    snprintf(path, 4200, "%s/llmbatch-stdin-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    fd = mkstemp(path);
+    if (fd < 0) {
+        free(path);
+        return NULL;
+    }
+    while ((n = read(0, buf, sizeof(buf))) != 0) {
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            goto fail;
+        }
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = write(fd, buf + off, (size_t)(n - off));
+            if (w < 0) {
+                if (errno == EINTR)
+                    continue;
+                goto fail;
+            }
+            off += w;
+        }
+    }
+    close(fd);
+    return path;
+fail:
+    close(fd);
+    unlink(path);
+    free(path);
+    return NULL;
+}
+
+static uint64_t settings_hash(const run_opts_t *o)
+{
+    char s[1024];
+    int n = snprintf(s, sizeof(s), "model=%s|max_tokens=%llu|dialect=%d|skip_invalid=%d",
+                     o->defs.model ? o->defs.model : "",
+                     (unsigned long long)o->defs.max_tokens, o->defs.dialect,
+                     o->skip_invalid);
+    return hash64(s, n > 0 ? (size_t)n : 0);
+}
+
+static const char *default_prices_path(void)
+{
+    const char *env = getenv("LLMBATCH_PRICES");
+    if (env && *env)
+        return env;
+    if (access(LLMB_PRICES_DEFAULT, R_OK) == 0)
+        return LLMB_PRICES_DEFAULT;
+    return LLMB_PRICES_SOURCE;
+}
+
+static char *base_url_for(const run_opts_t *o, dialect_t d)
+{
+    const char *env = getenv(d == DIALECT_ANTHROPIC ? "ANTHROPIC_BASE_URL" : "OPENAI_BASE_URL");
+    const char *u = o->base_url ? o->base_url
+                  : env && *env ? env
+                  : d == DIALECT_ANTHROPIC ? "https://api.anthropic.com"
+                                           : "https://api.openai.com/v1";
+    return strdup(u);
+}
+
+void run_sync_stats(run_ctx_t *c)
+{
+    int64_t now_ns = clock_mono_ns();
+
+    c->stats.spent = budget_spent(&c->budget);
+    c->stats.possibly_billed = money_add(c->base_possibly_billed, c->budget.possibly_billed);
+    c->stats.estimated = money_add(c->base_estimated, c->budget.estimated);
+    for (size_t i = 0; i < c->keys.n; i++) {
+        api_key_t *k = &c->keys.v[i];
+        key_stats_t *ks = stats_key(&c->stats, k->name);
+        if (ks)
+            snprintf(ks->state, sizeof(ks->state), "%s", key_state_name(keys_state(k, now_ns)));
+    }
+}
+
+static void warn_reservations(run_ctx_t *c)
+{
+    const run_opts_t *o = c->o;
+    money_t room;
+    uint64_t fit;
+    char a[32], b[32];
+
+    if (!o->have_budget || c->scan.max_reservation <= 0)
+        return;
+    room = o->budget - budget_spent(&c->budget);
+    if (room <= 0)
+        return;
+    fit = (uint64_t)(room / c->scan.max_reservation);
+    if (fit >= (uint64_t)o->concurrency)
+        return;
+    money_format(c->scan.max_reservation, 4, a, sizeof(a));
+    money_format(room, 2, b, sizeof(b));
+    fprintf(stderr, "llmbatch: warning: the largest job reserves $%s (its worst case), so "
+            "the $%s left under --budget lets only %llu such requests be in flight at once "
+            "(--concurrency %d).\n", a, b, (unsigned long long)fit, o->concurrency);
+    for (size_t i = 0; i < c->scan.nmodels; i++) {
+        scan_model_t *m = &c->scan.models[i];
+        if (m->no_max_tokens)
+            fprintf(stderr, "llmbatch:   %llu %s jobs set no max_tokens and reserve the model's "
+                    "whole output limit: set max_tokens in the requests or pass --max-tokens "
+                    "for bare lines.\n", (unsigned long long)m->no_max_tokens, m->model);
+    }
+}
+
+static int check_keys(run_ctx_t *c, unsigned dialects)
+{
+    static const char *env[] = { "OPENAI_API_KEY", "ANTHROPIC_API_KEY" };
+    for (int d = 0; d < 2; d++) {
+        int found = 0;
+        if (!(dialects & (1u << d)))
+            continue;
+        for (size_t i = 0; i < c->keys.n; i++)
+            if ((int)c->keys.v[i].dialect == d)
+                found = 1;
+        if (!found) {
+            fprintf(stderr, "llmbatch: no API key for the %s jobs: set %s or pass "
+                    "--keys-file FILE\n", dialect_name((dialect_t)d), env[d]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Loads the checkpoint if any; decides resume / refuse / fresh.
+ * Returns 0 to go on, or an exit code. */
+static int prepare_checkpoint(run_ctx_t *c, uint64_t isize, uint64_t ihash, int *resumed)
+{
+    const run_opts_t *o = c->o;
+    char err[1024];
+    int rc;
+
+    *resumed = 0;
+    if (c->spooled)
+        return 0;
+    if (o->fresh) {
+        if (move_aside(o->results) || move_aside(c->errors_path) ||
+            move_aside(c->report_path) || move_aside(c->ckpt_path)) {
+            fprintf(stderr, "llmbatch: --fresh: cannot move old files aside: %s\n",
+                    strerror(errno));
+            return RUN_EXIT_IO;
+        }
+        return 0;
+    }
+    rc = ckpt_load(c->ckpt_path, &c->ckpt, &c->stats, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "llmbatch: %s\nllmbatch: rerun with --fresh to start over "
+                "(the old files are moved aside, not deleted)\n", err);
+        return RUN_EXIT_USAGE;
+    }
+    if (rc == 0) {
+        stats_release(&c->stats);
+        stats_init(&c->stats);
+        if (file_nonempty(o->results) || file_nonempty(c->errors_path)) {
+            fprintf(stderr, "llmbatch: %s or %s already exists, but there is no checkpoint "
+                    "(%s) to resume from; refusing to overwrite it.  Rerun with --fresh "
+                    "to move the old files aside and start over.\n",
+                    o->results, c->errors_path, c->ckpt_path);
+            return RUN_EXIT_USAGE;
+        }
+        return 0;
+    }
+    if (c->ckpt.input_size != isize || c->ckpt.input_hash != ihash) {
+        fprintf(stderr, "llmbatch: %s changed since the checkpoint %s was written "
+                "(size or content differs); refusing to resume.  Rerun with --fresh to "
+                "start over (the old outputs are moved aside).\n", o->input, c->ckpt_path);
+        return RUN_EXIT_USAGE;
+    }
+    if (c->ckpt.settings_hash != settings_hash(o)) {
+        fprintf(stderr, "llmbatch: --model, --max-tokens, --dialect or --skip-invalid differ "
+                "from the run that wrote %s; refusing to resume with other requests.  Use "
+                "the same flags, or --fresh to start over.\n", c->ckpt_path);
+        return RUN_EXIT_USAGE;
+    }
+    *resumed = 1;
+    return 0;
+}
+
+static void free_ctx(run_ctx_t *c)
+{
+    sched_release(c);
+    if (c->pool.multi)
+        pool_release(&c->pool);
+    output_close(&c->out_ok);
+    output_close(&c->out_err);
+    cache_close(c->cache);
+    reader_free(c->rd);
+    prices_free(c->prices);
+    keys_release(&c->keys);
+    ckpt_release(&c->ckpt);
+    stats_release(&c->stats);
+    scan_result_release(&c->scan);
+    free(c->dedup);
+    if (c->spooled && c->input_path)
+        unlink(c->input_path);
+    free(c->input_path);
+    free(c->errors_path);
+    free(c->report_path);
+    free(c->ckpt_path);
+    free(c->base_url[0]);
+    free(c->base_url[1]);
+    if (c->sig_pipe[0] >= 0) close(c->sig_pipe[0]);
+    if (c->sig_pipe[1] >= 0) close(c->sig_pipe[1]);
+}
+
+static int exit_code(const run_ctx_t *c)
+{
+    uint64_t done = ckpt_count_done(&c->ckpt);
+    int pending = !(c->rd_eof && done >= c->ckpt.njobs && c->active == 0);
+
+    switch (c->stop) {
+    case STOP_IO:     return RUN_EXIT_IO;
+    case STOP_SIGNAL: return c->exit_signal == SIGTERM ? RUN_EXIT_SIGTERM : RUN_EXIT_SIGINT;
+    case STOP_BUDGET: if (pending) return RUN_EXIT_BUDGET; break;
+    case STOP_NOKEY:  if (pending) return RUN_EXIT_NOKEY; break;
+    default: break;
+    }
+    return c->stats.failed ? RUN_EXIT_FAILED : RUN_EXIT_OK;
+}
+
+int run_main(const run_opts_t *o)
+{
+    run_ctx_t ctx, *c = &ctx;
+    char err[1024];
+    uint64_t isize = 0, ihash = 0;
+    int rc = RUN_EXIT_USAGE, resumed = 0, scan_rc;
+    struct sigaction sa;
+    pool_opts_t po;
+    scan_opts_t so;
+
+    memset(c, 0, sizeof(*c));
+    c->o = o;
+    c->sig_pipe[0] = c->sig_pipe[1] = -1;
+    stats_init(&c->stats);
+    ckpt_init(&c->ckpt);
+    c->start_ms = clock_mono_ms();
+
+    if (!(c->errors_path = o->errors ? strdup(o->errors) : path_with(o->results, "errors")) ||
+        !(c->report_path = o->report ? strdup(o->report) : report_path_for(o->results)))
+        goto oom;
+    if (o->checkpoint) {
+        if (!(c->ckpt_path = strdup(o->checkpoint)))
+            goto oom;
+    } else {
+        size_t n = strlen(o->results) + 6;
+        if (!(c->ckpt_path = malloc(n)))
+            goto oom;
+        snprintf(c->ckpt_path, n, "%s.ckpt", o->results);
+    }
+    if (strcmp(o->results, c->errors_path) == 0 || strcmp(o->results, o->input) == 0) {
+        fprintf(stderr, "llmbatch: the results, errors and input files must differ\n");
+        goto out;
+    }
+    if (strcmp(o->input, "-") == 0) {
+        if (!(c->input_path = spool_stdin())) {
+            fprintf(stderr, "llmbatch: cannot spool stdin to a temporary file: %s\n",
+                    strerror(errno));
+            goto out;
+        }
+        c->spooled = 1;
+        if (!o->quiet)
+            fprintf(stderr, "llmbatch: reading jobs from stdin: no checkpoint is kept, so "
+                    "this run cannot be resumed (give a file to make it resumable)\n");
+    } else if (!(c->input_path = strdup(o->input))) {
+        goto oom;
+    }
+
+    if (!(c->prices = prices_load(o->prices ? o->prices : default_prices_path(), err, sizeof(err)))) {
+        fprintf(stderr, "llmbatch: %s\n", err);
+        goto out;
+    }
+    if (keys_load(&c->keys, o->keys_file, err, sizeof(err))) {
+        fprintf(stderr, "llmbatch: %s\n", err);
+        goto out;
+    }
+    if (input_fingerprint(c->input_path, &isize, &ihash, err, sizeof(err))) {
+        fprintf(stderr, "llmbatch: %s\n", err);
+        goto out;
+    }
+    c->seed = ihash;
+    if ((rc = prepare_checkpoint(c, isize, ihash, &resumed)) != 0)
+        goto out;
+    rc = RUN_EXIT_USAGE;
+
+    /* Validate before anything is sent.  A resumed job was validated by the
+     * run that wrote the checkpoint (same input, same settings). */
+    if (!resumed || o->skip_invalid || o->have_budget) {
+        so = (scan_opts_t){ &o->defs, c->prices, o->have_budget, o->skip_invalid, 20, stderr };
+        scan_rc = scan_input(c->input_path, &so, &c->scan);
+        if (scan_rc != 0) {
+            if (scan_rc == 2)
+                fprintf(stderr, "llmbatch: %s: %llu invalid line%s; nothing was sent "
+                        "(fix them, or pass --skip-invalid to send them to the errors file)\n",
+                        o->input, (unsigned long long)c->scan.invalid,
+                        c->scan.invalid == 1 ? "" : "s");
+            goto out;
+        }
+        c->stats.jobs_total = c->scan.jobs;
+        if (ckpt_resize(&c->ckpt, c->scan.jobs))
+            goto oom;
+        if (check_keys(c, c->scan.dialects))
+            goto out;
+    } else {
+        unsigned all = 0;
+        for (size_t i = 0; i < c->keys.n; i++)
+            all |= 1u << c->keys.v[i].dialect;
+        if (!all && check_keys(c, 1u))
+            goto out;
+    }
+    c->ckpt.input_size = isize;
+    c->ckpt.input_hash = ihash;
+    c->ckpt.settings_hash = settings_hash(o);
+    free(c->ckpt.input_path);
+    c->ckpt.input_path = strdup(o->input);
+
+    /* money carried over: settled spend plus what may have been in flight */
+    budget_init(&c->budget, o->have_budget, o->budget);
+    if (resumed) {
+        c->budget.prior = money_add(c->stats.spent, c->ckpt.hwm);
+        c->budget.prior_unconfirmed = c->ckpt.hwm;
+        c->stats.unconfirmed = money_add(c->stats.unconfirmed, c->ckpt.hwm);
+        c->base_possibly_billed = c->stats.possibly_billed;
+        c->base_estimated = c->stats.estimated;
+        c->ckpt.hwm = 0;
+        if (!o->quiet) {
+            char a[32];
+            money_format(budget_spent(&c->budget), 4, a, sizeof(a));
+            fprintf(stderr, "llmbatch: resuming %s: %llu of %llu jobs already done, $%s "
+                    "spent so far\n", o->input, (unsigned long long)ckpt_count_done(&c->ckpt),
+                    (unsigned long long)c->ckpt.njobs, a);
+        }
+    }
+    c->stats.runs++;
+    warn_reservations(c);
+    if (o->have_budget && !budget_could_fit(&c->budget, 0)) {
+        /* nothing left at all */
+    }
+
+    if (!(c->base_url[0] = base_url_for(o, DIALECT_OPENAI)) ||
+        !(c->base_url[1] = base_url_for(o, DIALECT_ANTHROPIC)))
+        goto oom;
+    if (o->insecure)
+        fprintf(stderr, "llmbatch: warning: --insecure: TLS certificates are NOT verified\n");
+
+    if (output_open(&c->out_ok, o->results, resumed ? c->ckpt.results_size : 0, err, sizeof(err)) ||
+        output_open(&c->out_err, c->errors_path, resumed ? c->ckpt.errors_size : 0, err, sizeof(err))) {
+        fprintf(stderr, "llmbatch: %s\n", err);
+        rc = RUN_EXIT_IO;
+        goto out;
+    }
+    if (!(c->rd = reader_open(c->input_path, err, sizeof(err)))) {
+        fprintf(stderr, "llmbatch: %s\n", err);
+        goto out;
+    }
+    if (o->cache_dir) {
+        c->cache = cache_open(o->cache_dir, err, sizeof(err));
+        if (!c->cache)
+            fprintf(stderr, "llmbatch: warning: %s\n", err);
+    }
+    c->max_active = o->concurrency * 2 + 16;
+    if (!o->no_dedup) {
+        size_t nb = 64;
+        while (nb < (size_t)c->max_active * 2)
+            nb <<= 1;
+        if (!(c->dedup = calloc(nb, sizeof(*c->dedup))))
+            goto oom;
+        c->dedup_mask = nb - 1;
+    }
+    gcra_set_rate(&c->g_req, o->rpm);
+    gcra_set_rate(&c->g_tok, o->tpm);
+    po = (pool_opts_t){ (long)(o->timeout_s * 1000), (long)(o->connect_timeout_s * 1000),
+                        o->cacert, o->insecure, o->concurrency };
+    if (pool_init(&c->pool, &po)) {
+        fprintf(stderr, "llmbatch: cannot initialise libcurl\n");
+        goto out;
+    }
+    if (pipe2(c->sig_pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
+        fprintf(stderr, "llmbatch: pipe: %s\n", strerror(errno));
+        rc = RUN_EXIT_IO;
+        goto out;
+    }
+    g_sig_fd = c->sig_pipe[1];
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    /* the first commit records the input's identity before anything is sent */
+    c->last_commit_ms = clock_mono_ms();
+    if (sched_commit(c, 0) != 0) {
+        fprintf(stderr, "llmbatch: %s\n", c->fatal);
+        rc = RUN_EXIT_IO;
+        goto out;
+    }
+    progress_tick(c, 1);
+    sched_loop(c);
+    sched_release(c);
+    c->stats.elapsed_s += (double)(clock_mono_ms() - c->start_ms) / 1000.0;
+    if (!c->no_commit)
+        sched_commit(c, 1);
+    progress_finish(c);
+    rc = exit_code(c);
+    if (c->stop == STOP_IO)
+        fprintf(stderr, "llmbatch: fatal: %s; stopped.  The checkpoint holds the last "
+                "commit; rerun the same command to resume.\n", c->fatal);
+    report_finish(c, rc);
+    goto out;
+oom:
+    fprintf(stderr, "llmbatch: out of memory\n");
+    rc = RUN_EXIT_IO;
+out:
+    g_sig_fd = -1;
+    free_ctx(c);
+    return rc;
+}

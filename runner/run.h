@@ -1,0 +1,55 @@
+/*
+ * run: `llmbatch run`, the whole job from input to results (see DESIGN.md's
+ * data flow).  run_main() owns every resource of the run and returns the
+ * process exit code (RUN_EXIT_*).
+ */
+#ifndef LLMB_RUN_H
+#define LLMB_RUN_H
+#include <stdint.h>
+#include "job.h"
+#include "money.h"
+
+enum run_exit {
+    RUN_EXIT_OK = 0,          /* all jobs succeeded */
+    RUN_EXIT_FAILED = 1,      /* finished, some jobs failed */
+    RUN_EXIT_USAGE = 2,       /* usage or input error, nothing sent */
+    RUN_EXIT_BUDGET = 3,      /* stopped at the spend cap */
+    RUN_EXIT_NOKEY = 4,       /* stopped: no usable API key */
+    RUN_EXIT_IO = 5,          /* fatal I/O error; checkpoint consistent */
+    RUN_EXIT_SIGINT = 130,
+    RUN_EXIT_SIGTERM = 143
+};
+
+#define RUN_MAX_ALERTS 8
+
+typedef struct run_opts {
+    const char *input;
+    const char *results;
+    const char *errors;          /* NULL: derived from results */
+    const char *report;          /* NULL: derived from results */
+    const char *checkpoint;      /* NULL: results + ".ckpt" */
+    const char *base_url;        /* NULL: env or the dialect's default */
+    const char *keys_file;
+    const char *prices;          /* NULL: the installed table */
+    const char *cacert;
+    const char *cache_dir;
+    const char *status_file;
+    const char *metrics_file;
+    job_defaults_t defs;
+    int      have_budget;
+    money_t  budget;
+    double   rpm, tpm;           /* 0 = none */
+    int      concurrency;
+    int      max_retries;
+    double   timeout_s, connect_timeout_s, grace_s;
+    int      fresh, insecure, skip_invalid, quiet, no_dedup;
+    unsigned alerts[RUN_MAX_ALERTS];
+    int      nalerts;
+    uint64_t commit_every;       /* results between commits (and every 1 s) */
+    int      progress;           /* -1 auto (stderr is a tty), 0 off, 1 on */
+} run_opts_t;
+
+void run_opts_init(run_opts_t *o);
+int  run_main(const run_opts_t *o);
+
+#endif
