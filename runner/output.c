@@ -153,7 +153,8 @@ int output_commit(output_t *o)
 {
     if (o->broken)
         return -1;
-    if (o->gz && o->member_open) {
+    /* an empty .gz file gets one empty member, so it is a valid gzip file */
+    if (o->gz && (o->member_open || (o->written == 0 && o->pending.len == 0))) {
         if (output_deflate(o, NULL, 0, Z_FINISH) || deflateReset(&o->zs) != Z_OK) {
             o->broken = 1;
             return -1;

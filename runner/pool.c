@@ -34,6 +34,22 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
+/* Called by curl right before each send of the request.  libcurl resends a
+ * request by itself when a reused connection dies before any reply byte;
+ * the first send may have been processed (and billed), and the budget holds
+ * one reservation per attempt, so a second send is refused here and the
+ * scheduler retries it as a new, separately reserved attempt. */
+static int on_prereq(void *ud, char *conn_primary_ip, char *conn_local_ip,
+                     int conn_primary_port, int conn_local_port)
+{
+    xfer_t *x = ud;
+    (void)conn_primary_ip; (void)conn_local_ip;
+    (void)conn_primary_port; (void)conn_local_port;
+    if (x->sends++ > 0)
+        return CURL_PREREQFUNC_ABORT;
+    return CURL_PREREQFUNC_OK;
+}
+
 int pool_init(pool_t *p, const pool_opts_t *o)
 {
     memset(p, 0, sizeof(*p));
@@ -112,6 +128,7 @@ static void xfer_put(pool_t *p, xfer_t *x)
     headers_clear(&x->headers);
     x->user = NULL;
     x->too_big = 0;
+    x->sends = 0;
     x->next_free = p->free_list;
     p->free_list = x;
 }
@@ -154,6 +171,8 @@ int pool_start(pool_t *p, const char *url, const char *const *headers,
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
+    curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
@@ -199,15 +218,19 @@ static void finish(pool_t *p, xfer_t *x, CURLcode code, pool_done_fn done, void 
     r.code = code;
     r.status = code == CURLE_OK ? status : 0;
     r.timed_out = code == CURLE_OPERATION_TIMEDOUT;
+    r.resend_blocked = x->sends > 1;
+    if (r.resend_blocked)
+        r.code = code = CURLE_RECV_ERROR;
     /* Once request bytes went out, the server may have processed (and
      * billed) the request, whatever happened after. */
-    r.reached = status > 0 || req_size > 0;
+    r.reached = status > 0 || req_size > 0 || x->sends > 0;
     r.elapsed_ms = clock_mono_ms() - x->started_ms;
     r.headers = &x->headers;
     r.body = x->body.data ? x->body.data : "";
     r.body_len = x->body.len;
     if (code != CURLE_OK)
         r.error = x->too_big ? "response body over 64 MiB"
+                 : r.resend_blocked ? "connection closed before any reply (the request may have been processed)"
                  : x->errbuf[0] ? x->errbuf : curl_easy_strerror(code);
     curl_multi_remove_handle(p->multi, x->easy);
     if (x->prev)

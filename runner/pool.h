@@ -37,6 +37,7 @@ typedef struct xfer {
     void              *user;
     int64_t            started_ms;
     int                too_big;
+    int                sends;         /* times curl started sending it */
     struct xfer       *next_free;   /* free list */
     struct xfer       *prev, *next;  /* in-flight list */
 } xfer_t;
@@ -46,6 +47,7 @@ typedef struct xfer_result {
     long        status;        /* 0 if no response */
     int         reached;       /* the request may have reached the server */
     int         timed_out;
+    int         resend_blocked; /* curl wanted to resend on a new connection */
     int64_t     elapsed_ms;
     const headers_t *headers;
     const char *body;

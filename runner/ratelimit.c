@@ -77,11 +77,14 @@ static void rl_key_recover(rl_key_t *k, int64_t now_ns)
     if (k->reset_at_ns && now_ns >= k->reset_at_ns) {
         k->factor = 1.0;
         k->reset_at_ns = 0;
+        k->learned_rpm = 0;     /* full speed again: no guessed ceiling */
     } else if (now_ns - k->last_recover_ns >= NS_PER_S) {
         double secs = (double)(now_ns - k->last_recover_ns) / NS_PER_S;
         k->factor += RL_RECOVER_STEP * secs;
-        if (k->factor > 1.0)
+        if (k->factor >= 1.0) {
             k->factor = 1.0;
+            k->learned_rpm = 0;
+        }
     } else {
         return;
     }
@@ -163,29 +166,41 @@ static double rl_key_recent_rpm(const rl_key_t *k, int64_t now_ns)
 void rl_key_on_429(rl_key_t *k, int64_t now_ns, int64_t retry_after_ms,
                    const rl_info_t *in)
 {
-    int64_t reset_ms = -1;
+    int64_t reset_ms = retry_after_ms;
+    int empty = 0;
 
     k->n429++;
-    if (in)
+    if (in) {
         rl_key_observe(k, now_ns, in);
-    if (k->server_rpm <= 0 && k->user_rpm <= 0) {
+        if (in->remaining_requests == 0 || in->remaining_tokens == 0)
+            empty = 1;
+        if (reset_ms < 0) {
+            if (in->remaining_requests == 0 && in->reset_requests_ms > reset_ms)
+                reset_ms = in->reset_requests_ms;
+            if (in->remaining_tokens == 0 && in->reset_tokens_ms > reset_ms)
+                reset_ms = in->reset_tokens_ms;
+        }
+    }
+    if (reset_ms < 0)
+        reset_ms = 1000;
+    if (reset_ms > 60000)
+        reset_ms = 60000;
+    if (empty && now_ns + reset_ms * 1000000LL > k->cooling_until_ns)
+        k->cooling_until_ns = now_ns + reset_ms * 1000000LL;
+    if (k->reset_at_ns < now_ns + reset_ms * 1000000LL)
+        k->reset_at_ns = now_ns + reset_ms * 1000000LL;
+    if (k->last_decrease_ns && now_ns - k->last_decrease_ns < RL_DECREASE_GAP_NS)
+        return;
+    if (k->server_rpm <= 0 && k->user_rpm <= 0 && k->factor >= 1.0) {
+        /* no announced limit: what we were doing when it said no is the base */
         double recent = rl_key_recent_rpm(k, now_ns);
-        if (recent > 0 && (k->learned_rpm <= 0 || recent < k->learned_rpm))
+        if (recent > 0)
             k->learned_rpm = recent;
     }
     k->factor *= 0.5;
     if (k->factor < RL_MIN_FACTOR)
         k->factor = RL_MIN_FACTOR;
+    k->last_decrease_ns = now_ns;
     k->last_recover_ns = now_ns;
-    if (in) {
-        if (in->reset_requests_ms > reset_ms) reset_ms = in->reset_requests_ms;
-        if (in->reset_tokens_ms > reset_ms)   reset_ms = in->reset_tokens_ms;
-    }
-    if (reset_ms >= 0)
-        k->reset_at_ns = now_ns + reset_ms * 1000000LL;
-    if (retry_after_ms < 0)
-        retry_after_ms = 1000;
-    if (now_ns + retry_after_ms * 1000000LL > k->cooling_until_ns)
-        k->cooling_until_ns = now_ns + retry_after_ms * 1000000LL;
     rl_key_apply(k);
 }

@@ -9,9 +9,14 @@
  *
  * rl_key_t combines, for one API key, the user's ceilings (keys file) with
  * what the server announces (x-ratelimit-*, anthropic-ratelimit-*) and an
- * AIMD factor: a rate-limit 429 halves the factor (multiplicative decrease),
- * every second without one adds RL_RECOVER_STEP (additive increase), and
- * once the announced reset time has passed the factor is 1 again.
+ * AIMD factor: a rate-limit 429 halves the factor (multiplicative decrease,
+ * at most once a second, so a burst of 429s from one moment counts once),
+ * every second adds RL_RECOVER_STEP (additive increase), and once the reset
+ * time the 429 announced (retry-after, else the limit's reset header, else
+ * 1 s) has passed, the factor is 1 again.  When the server announces no
+ * limit, the rate at the first 429 becomes the base the factor applies to.
+ * The whole key pauses (cooling) only when the server says its bucket is
+ * empty (remaining 0); otherwise only the job waits its retry-after.
  */
 #ifndef LLMB_RATELIMIT_H
 #define LLMB_RATELIMIT_H
@@ -29,7 +34,8 @@ int64_t gcra_wait_ns(const gcra_t *g, int64_t now_ns);
 void    gcra_take(gcra_t *g, int64_t now_ns, uint64_t units);
 
 #define RL_MIN_FACTOR   0.05
-#define RL_RECOVER_STEP 0.05      /* per second */
+#define RL_RECOVER_STEP 0.10      /* per second */
+#define RL_DECREASE_GAP_NS 1000000000LL  /* at most one halving per second */
 #define RL_SAFETY       0.97      /* pace at this share of an announced limit
                                      when its remaining count runs low */
 
@@ -43,6 +49,7 @@ typedef struct rl_key {
     int64_t  cooling_until_ns;         /* no starts before this */
     int64_t  reset_at_ns;              /* announced full reset (0 = none) */
     int64_t  last_recover_ns;
+    int64_t  last_decrease_ns;
     /* starts in the last 10 one-second buckets, to learn a rate when the
      * server gives none */
     uint32_t starts[10];

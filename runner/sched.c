@@ -553,6 +553,8 @@ static void admit(run_ctx_t *c)
 
 /* ---- outcomes ---------------------------------------------------------- */
 
+static void keep_body(slot_t *s, long status, const char *body, size_t len);
+
 static void retry_or_fail(run_ctx_t *c, slot_t *s, int64_t retry_after_ms,
                           const char *last_code)
 {
@@ -652,6 +654,7 @@ static void on_done(void *ctx, void *user, const xfer_result_t *r)
             return;
         }
         seen_add(s, r->timed_out ? "timeout" : "net");
+        keep_body(s, 0, NULL, 0);
         snprintf(s->last_code, sizeof(s->last_code), "%s", what);
         snprintf(s->last_message, sizeof(s->last_message), "%s", r->error ? r->error : what);
         s->last_status = 0;
