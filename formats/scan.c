@@ -56,6 +56,135 @@ static int idset_add(idset_t *s, uint64_t h)
     return 1;
 }
 
+/*
+ * Duplicate custom_ids in bounded memory: a scalable Bloom filter (a chain
+ * of filters, each twice the size of the one before, ~10 bits per id, 7
+ * probes) answers "maybe seen" for ~1% of new ids; those digests go to a
+ * small candidate set, and only if there are candidates does a second pass
+ * count them exactly (by 64-bit digest) and report the repeats with the line
+ * of the first occurrence.  About 1.3 bytes per id instead of 16.
+ */
+#define BLOOM_FIRST_BITS ((uint64_t)1 << 20)
+#define BLOOM_K 7
+
+typedef struct bloom {
+    uint64_t *bits;
+    uint64_t  nbits, n, cap;     /* cap = ids before the next filter */
+} bloom_t;
+
+typedef struct bloomchain {
+    bloom_t v[40];
+    int     n;
+} bloomchain_t;
+
+static int bloom_probe(const bloom_t *b, uint64_t h, int set)
+{
+    uint64_t h2 = (h >> 32) | (h << 32), found = 1;
+    for (int i = 0; i < BLOOM_K; i++) {
+        uint64_t bit = (h + (uint64_t)i * (h2 | 1)) & (b->nbits - 1);
+        uint64_t mask = (uint64_t)1 << (bit & 63);
+        if (set)
+            b->bits[bit >> 6] |= mask;
+        else if (!(b->bits[bit >> 6] & mask))
+            found = 0;
+    }
+    return (int)found;
+}
+
+/* 1 if the id may have been seen (then it is added anyway), 0 if new,
+ * -1 on ENOMEM. */
+static int bloom_add(bloomchain_t *c, uint64_t h)
+{
+    bloom_t *last;
+    int maybe = 0;
+
+    for (int i = 0; i < c->n && !maybe; i++)
+        maybe = bloom_probe(&c->v[i], h, 0);
+    last = c->n ? &c->v[c->n - 1] : NULL;
+    if (!last || last->n >= last->cap) {
+        uint64_t nbits = last ? last->nbits * 2 : BLOOM_FIRST_BITS;
+        if (c->n == 40)
+            return -1;
+        last = &c->v[c->n];
+        last->bits = calloc(nbits / 64, sizeof(uint64_t));
+        if (!last->bits)
+            return -1;
+        last->nbits = nbits;
+        last->cap = nbits / 10;
+        last->n = 0;
+        c->n++;
+    }
+    bloom_probe(last, h, 1);
+    last->n++;
+    return maybe;
+}
+
+static void bloom_free(bloomchain_t *c)
+{
+    for (int i = 0; i < c->n; i++)
+        free(c->v[i].bits);
+    c->n = 0;
+}
+
+/* digest -> first line, for the candidates' exact count */
+typedef struct seenmap {
+    uint64_t *key, *line;
+    size_t    cap, n;
+} seenmap_t;
+
+static int idset_has(const idset_t *s, uint64_t h)
+{
+    if (!s->cap)
+        return 0;
+    for (size_t i = h & (s->cap - 1); s->v[i]; i = (i + 1) & (s->cap - 1))
+        if (s->v[i] == h)
+            return 1;
+    return 0;
+}
+
+/* Returns the first line of h if seen (0 if new, then records lineno);
+ * UINT64_MAX on ENOMEM. */
+static uint64_t seen_first(seenmap_t *m, uint64_t h, uint64_t lineno)
+{
+    size_t i;
+
+    if ((m->n + 1) * 2 > m->cap) {
+        size_t ncap = m->cap ? m->cap * 2 : 256;
+        uint64_t *nk = calloc(ncap, sizeof(*nk)), *nl = calloc(ncap, sizeof(*nl));
+        if (!nk || !nl) {
+            free(nk);
+            free(nl);
+            return UINT64_MAX;
+        }
+        for (size_t k = 0; k < m->cap; k++) {
+            if (!m->key[k])
+                continue;
+            for (i = m->key[k] & (ncap - 1); nk[i]; i = (i + 1) & (ncap - 1))
+                ;
+            nk[i] = m->key[k];
+            nl[i] = m->line[k];
+        }
+        free(m->key);
+        free(m->line);
+        m->key = nk;
+        m->line = nl;
+        m->cap = ncap;
+    }
+    for (i = h & (m->cap - 1); m->key[i]; i = (i + 1) & (m->cap - 1))
+        if (m->key[i] == h)
+            return m->line[i];
+    m->key[i] = h;
+    m->line[i] = lineno;
+    m->n++;
+    return 0;
+}
+
+static int cmp_bad(const void *a, const void *b)
+{
+    uint64_t x = SCAN_BAD_ORD(*(const uint64_t *)a), y = SCAN_BAD_ORD(*(const uint64_t *)b);
+    return x < y ? -1 : x > y;
+}
+
 static scan_model_t *scan_model(scan_result_t *r, const char *model)
 {
     scan_model_t *nv;
@@ -153,10 +282,69 @@ static int account(const scan_opts_t *o, scan_result_t *r, const job_t *j,
     return 0;
 }
 
+/* Second pass: exact count of the candidate digests. */
+static int scan_dups(const char *path, const scan_opts_t *o, scan_result_t *r,
+                     const idset_t *cand)
+{
+    char err[1024], msg[1300];
+    seenmap_t seen = {0};
+    reader_t *rd = reader_open(path, err, sizeof(err));
+    const char *line;
+    size_t len, k;
+    uint64_t lineno, ordinal = 0, njobs = r->jobs;
+    int got, rc = 0;
+
+    if (!rd)
+        return -1;
+    while ((got = reader_next(rd, &line, &len, &lineno)) != READER_EOF) {
+        job_t j;
+        uint64_t h, first;
+
+        if (got == READER_ERR) {
+            rc = -1;
+            break;
+        }
+        if (got == READER_LINE) {
+            for (k = 0; k < len && (line[k] == ' ' || line[k] == '\t'); k++)
+                ;
+            if (k == len)
+                continue;
+        }
+        ordinal++;
+        if (got != READER_LINE ||
+            job_parse(line, len, lineno, o->defs, &j, err, sizeof(err)) != 0)
+            continue;
+        if (!j.auto_id) {
+            h = hash64(j.custom_id, strlen(j.custom_id));
+            if (idset_has(cand, h)) {
+                first = seen_first(&seen, h, lineno);
+                if (first == UINT64_MAX) {
+                    job_release(&j);
+                    rc = -1;
+                    break;
+                }
+                if (first) {
+                    snprintf(msg, sizeof(msg), "duplicate custom_id \"%.200s\" (first at line %llu)",
+                             j.custom_id, (unsigned long long)first);
+                    r->jobs = ordinal;          /* problem() records jobs - 1 */
+                    problem(o, r, path, lineno, msg, SCAN_BAD_DUP);
+                }
+            }
+        }
+        job_release(&j);
+    }
+    r->jobs = njobs;
+    free(seen.key);
+    free(seen.line);
+    reader_free(rd);
+    return rc;
+}
+
 int scan_input(const char *path, const scan_opts_t *o, scan_result_t *r)
 {
-    char err[1024], msg[1200];
-    idset_t ids = {0};
+    char err[1024];
+    idset_t cand = {0};
+    bloomchain_t bloom = {0};
     reader_t *rd;
     const char *line;
     size_t len;
@@ -197,17 +385,14 @@ int scan_input(const char *path, const scan_opts_t *o, scan_result_t *r)
             continue;
         }
         if (!j.auto_id) {
-            int added = idset_add(&ids, hash64(j.custom_id, strlen(j.custom_id)));
-            if (added < 0) {
+            uint64_t h = hash64(j.custom_id, strlen(j.custom_id));
+            int maybe = bloom_add(&bloom, h);
+            if (maybe < 0 || (maybe && idset_add(&cand, h) < 0)) {
                 job_release(&j);
+                if (o->err)
+                    fprintf(o->err, "%s: out of memory\n", path);
                 rc = -1;
                 goto out;
-            }
-            if (added == 0) {
-                snprintf(msg, sizeof(msg), "duplicate custom_id \"%.200s\"", j.custom_id);
-                problem(o, r, path, lineno, msg, SCAN_BAD_DUP);
-                job_release(&j);
-                continue;
             }
         }
         r->dialects |= 1u << j.dialect;
@@ -215,13 +400,23 @@ int scan_input(const char *path, const scan_opts_t *o, scan_result_t *r)
             problem(o, r, path, lineno, err, SCAN_BAD_PRICE);
         job_release(&j);
     }
+    bloom_free(&bloom);
+    if (cand.n && scan_dups(path, o, r, &cand) != 0) {
+        if (o->err)
+            fprintf(o->err, "%s: cannot re-read the input to check duplicate custom_ids\n", path);
+        rc = -1;
+        goto out;
+    }
+    if (r->nbad > 1)
+        qsort(r->bad, r->nbad, sizeof(*r->bad), cmp_bad);
     if (r->invalid && o->err && r->invalid > o->max_report)
         fprintf(o->err, "%s: ... and %llu more problems\n", path,
                 (unsigned long long)(r->invalid - o->max_report));
     if (r->invalid && !o->skip_invalid)
         rc = 2;
 out:
-    free(ids.v);
+    bloom_free(&bloom);
+    free(cand.v);
     reader_free(rd);
     return rc;
 }
