@@ -18,8 +18,34 @@ static int ends_with(const char *s, const char *suffix)
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
+/* Test hook: LLMBATCH_TEST_ENOSPC_AFTER=N makes output and checkpoint writes
+ * fail with ENOSPC once N bytes in all were written, as on a full disk
+ * (for tests that cannot mount a small tmpfs). */
+static int64_t enospc_left = -2;
+
+static int injected_enospc(size_t n)
+{
+    if (enospc_left == -2) {
+        const char *e = getenv("LLMBATCH_TEST_ENOSPC_AFTER");
+        char *end;
+        long long v = e ? strtoll(e, &end, 10) : -1;
+        enospc_left = e && *e && !*end && v >= 0 ? v : -1;
+    }
+    if (enospc_left < 0)
+        return 0;
+    if ((int64_t)n > enospc_left) {
+        enospc_left = 0;
+        errno = ENOSPC;
+        return 1;
+    }
+    enospc_left -= (int64_t)n;
+    return 0;
+}
+
 static int write_all(int fd, const char *p, size_t n)
 {
+    if (injected_enospc(n))
+        return -1;
     while (n > 0) {
         ssize_t w = write(fd, p, n);
         if (w < 0) {
