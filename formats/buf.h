@@ -28,7 +28,8 @@ int  buf_puts(buf_t *b, const char *s);
 int  buf_putc(buf_t *b, char c);
 int  buf_printf(buf_t *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-int  buf_vprintf(buf_t *b, const char *fmt, va_list ap);
+int  buf_vprintf(buf_t *b, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 /* Appends s as a JSON string literal (with quotes), escaping as RFC 8259
  * requires.  Invalid UTF-8 bytes are replaced by U+FFFD. */
 int  buf_json_str(buf_t *b, const char *s, size_t n);
