@@ -105,7 +105,7 @@ static int results_head(buf_t *out, uint64_t seed, uint64_t ordinal,
 int results_success_line(buf_t *out, uint64_t seed, uint64_t ordinal,
                          const char *custom_id, long status,
                          const char *request_id, const json_t *body,
-                         int from_cache)
+                         int mark)
 {
     size_t old = out->len;
 
@@ -115,7 +115,10 @@ int results_success_line(buf_t *out, uint64_t seed, uint64_t ordinal,
         results_str(out, request_id) < 0 ||
         buf_puts(out, ",\"body\":") < 0 || results_json(out, body) < 0 ||
         buf_puts(out, "},\"error\":null") < 0 ||
-        (from_cache && buf_puts(out, ",\"llmbatch\":{\"cache\":\"hit\"}") < 0) ||
+        (mark == RESULTS_MARK_CACHE &&
+         buf_puts(out, ",\"llmbatch\":{\"cache\":\"hit\"}") < 0) ||
+        (mark == RESULTS_MARK_COALESCED &&
+         buf_puts(out, ",\"llmbatch\":{\"dedup\":\"coalesced\"}") < 0) ||
         buf_puts(out, "}\n") < 0)
         goto err;
     return 0;

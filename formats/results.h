@@ -6,7 +6,9 @@
  * Failures (errors file) use the same shape with "error":{"code","message"}
  * and "response" holding the last status and body (or null).
  * A reply served from the cache carries an extra top-level member
- * "llmbatch":{"cache":"hit"} that readers of the format ignore.
+ * "llmbatch":{"cache":"hit"}, and one coalesced with an identical request
+ * in flight "llmbatch":{"dedup":"coalesced"}; readers of the format ignore
+ * unknown members.
  */
 #ifndef LLMB_RESULTS_H
 #define LLMB_RESULTS_H
@@ -18,7 +20,8 @@
 int results_success_line(buf_t *out, uint64_t seed, uint64_t ordinal,
                          const char *custom_id, long status,
                          const char *request_id, const json_t *body,
-                         int from_cache);
+                         int mark);
+enum { RESULTS_MARK_NONE = 0, RESULTS_MARK_CACHE = 1, RESULTS_MARK_COALESCED = 2 };
 /* status 0 and body NULL: "response":null.  body may be a non-JSON text
  * (raw_body), then it is embedded as a JSON string. */
 int results_error_line(buf_t *out, uint64_t seed, uint64_t ordinal,

@@ -37,6 +37,7 @@ typedef struct slot {
     int            reserved;        /* holds a budget reservation now */
     cache_key_t    ckey;
     int            has_ckey;
+    int            looked_up;       /* cache and dedup were consulted */
     struct slot   *leader;          /* set on a coalesced duplicate */
     struct slot   *followers;       /* duplicates waiting on this one */
     struct slot   *next;            /* queue / follower chain / free list */

@@ -152,28 +152,15 @@ static void emit(run_ctx_t *c, output_t *out, buf_t *line)
 }
 
 static void write_success(run_ctx_t *c, slot_t *s, long status, const char *reqid,
-                          const json_t *body, const char *mark)
+                          const json_t *body, int mark)
 {
     buf_t line = BUF_INIT;
 
     if (results_success_line(&line, c->seed, s->job.ordinal, s->job.custom_id,
-                             status, reqid, body, mark != NULL) == 0) {
-        if (mark && strcmp(mark, "coalesced") == 0) {
-            /* results_success_line marks cache hits; say "coalesced" instead */
-            char *p = strstr(line.data, "\"cache\":\"hit\"");
-            if (p && line.len > 0) {
-                buf_t alt = BUF_INIT;
-                buf_append(&alt, line.data, (size_t)(p - line.data));
-                buf_puts(&alt, "\"dedup\":\"coalesced\"");
-                buf_puts(&alt, p + strlen("\"cache\":\"hit\""));
-                buf_release(&line);
-                line = alt;
-            }
-        }
+                             status, reqid, body, mark) == 0)
         emit(c, &c->out_ok, &line);
-    } else {
+    else
         fatal_io(c, "formatting a result for", c->o->results);
-    }
     buf_release(&line);
     c->stats.succeeded++;
     mark_done(c, s);
@@ -232,7 +219,7 @@ static void finish_group(run_ctx_t *c, slot_t *s, int ok, long status, const cha
     for (f = s->followers; f; f = next) {
         next = f->next;
         if (ok) {
-            write_success(c, f, status, reqid, body, "coalesced");
+            write_success(c, f, status, reqid, body, RESULTS_MARK_COALESCED);
             c->stats.cache_saved = money_add(c->stats.cache_saved, cost);
         } else {
             f->last_status = s->last_status;
@@ -431,20 +418,21 @@ static int try_start(run_ctx_t *c, slot_t *s, int from_retry, int64_t now_ns)
     api_key_t *k;
     int64_t wait, kw;
 
-    if (!from_retry && s->attempts == 0 && !s->leader && s->has_ckey && !s->hnext) {
+    if (!s->looked_up && s->has_ckey) {
         char *body = NULL;
         size_t blen = 0;
         long status = 0;
         money_t cost = 0;
         slot_t *lead;
 
+        s->looked_up = 1;
         if (c->cache && cache_usable(c->cache)) {
             int hit = cache_get(c->cache, &s->ckey, &body, &blen, &status, &cost);
             if (hit == 1) {
                 json_t *j = json_loadb(body, blen, 0, NULL);
                 free(body);
                 if (j) {
-                    write_success(c, s, status, NULL, j, "cache");
+                    write_success(c, s, status, NULL, j, RESULTS_MARK_CACHE);
                     json_decref(j);
                     c->stats.cache_hits++;
                     c->stats.cache_saved = money_add(c->stats.cache_saved, cost);
@@ -689,7 +677,7 @@ static void on_done(void *ctx, void *user, const xfer_result_t *r)
         s->reserved = 0;
         stats_latency(&c->stats, r->elapsed_ms);
         account_success(c, s, &o.usage, cost);
-        write_success(c, s, r->status, reqid, o.body, NULL);
+        write_success(c, s, r->status, reqid, o.body, RESULTS_MARK_NONE);
         if (c->cache && s->has_ckey && cache_usable(c->cache)) {
             char *text = json_dumps(o.body, JSON_COMPACT);
             if (text) {
