@@ -8,7 +8,9 @@
  * output buffer is rolled back to its length at entry.
  */
 #include "canon.h"
+#include <string.h>
 #include <jansson.h>
+#include "sha256.h"
 
 static int append_cb(const char *p, size_t n, void *data)
 {
@@ -38,5 +40,29 @@ out:
         out->data[start] = '\0';
     }
     json_decref(v);
+    return rc;
+}
+
+int canon_request_key(const char *dialect, const char *path, const json_t *body,
+                      unsigned char out[32])
+{
+    buf_t canon = BUF_INIT;
+    sha256_ctx_t h;
+    int rc = -1;
+
+    if (!body || json_dump_callback(body, append_cb, &canon,
+                                    JSON_SORT_KEYS | JSON_COMPACT | JSON_ENSURE_ASCII |
+                                    JSON_ENCODE_ANY) != 0 || !canon.data)
+        goto out;
+    sha256_init(&h);
+    sha256_update(&h, dialect ? dialect : "", dialect ? strlen(dialect) : 0);
+    sha256_update(&h, "\n", 1);
+    sha256_update(&h, path ? path : "", path ? strlen(path) : 0);
+    sha256_update(&h, "\n", 1);
+    sha256_update(&h, canon.data, canon.len);
+    sha256_final(&h, out);
+    rc = 0;
+out:
+    buf_release(&canon);
     return rc;
 }

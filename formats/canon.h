@@ -11,11 +11,18 @@
 #ifndef LLMB_CANON_H
 #define LLMB_CANON_H
 #include <stddef.h>
+#include <jansson.h>
 #include "buf.h"
 
 /* Parses len bytes of JSON (any value, surrounding whitespace allowed) and
  * APPENDS its canonical form to out.  Returns 0, or -1 if the text is not
  * valid JSON (or on out of memory); on -1 out is left as it was. */
 int canon_json(const char *text, size_t len, buf_t *out);
+
+/* The identity of a request, for the cache and in-run dedup: SHA-256 over
+ * the dialect name, "\n", the url path, "\n" and the canonical JSON of the
+ * body.  The API key and custom_id are never part of it.  0 or -1. */
+int canon_request_key(const char *dialect, const char *path, const json_t *body,
+                      unsigned char out[32]);
 
 #endif

@@ -8,6 +8,7 @@
  * insertion order); keys we add (model, max_tokens) go after the user's.
  */
 #include "job.h"
+#include "canon.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -556,13 +557,23 @@ int job_parse(const char *line, size_t len, uint64_t lineno,
         out->custom_id = strdup(idbuf);
         out->auto_id = 1;
     }
-    out->body = json_dumps(body, JSON_COMPACT |
-                                 JSON_REAL_PRECISION(job_real_prec(body, 15)));
-    if (!out->model || !out->custom_id || !out->body) {
+    if (defs && (defs->flags & JOB_NO_BODY)) {
+        out->body = NULL;
+        out->body_len = len;
+    } else {
+        out->body = json_dumps(body, JSON_COMPACT |
+                                     JSON_REAL_PRECISION(job_real_prec(body, 15)));
+        if (out->body)
+            out->body_len = strlen(out->body);
+    }
+    if (!out->model || !out->custom_id ||
+        (!out->body && !(defs && (defs->flags & JOB_NO_BODY)))) {
         snprintf(err, errlen, "out of memory");
         goto out;
     }
-    out->body_len = strlen(out->body);
+    if (defs && (defs->flags & JOB_WANT_KEY) &&
+        canon_request_key(dialect_name(out->dialect), out->path, body, out->key) == 0)
+        out->has_key = 1;
     rc = 0;
 
 out:

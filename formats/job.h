@@ -36,7 +36,13 @@ typedef struct job_defaults {
     const char *model;        /* --model, or NULL */
     uint64_t    max_tokens;   /* --max-tokens, 0 = not given */
     int         dialect;      /* -1 = infer (model "claude*" -> anthropic), else dialect_t */
+    unsigned    flags;        /* JOB_* below */
 } job_defaults_t;
+
+enum {
+    JOB_WANT_KEY = 1,   /* compute key: the request's identity (canon.h) */
+    JOB_NO_BODY  = 2    /* validation only: body stays NULL, body_len = line length */
+};
 
 typedef struct job {
     uint64_t   ordinal;        /* index among the non-blank lines; set by the caller */
@@ -54,6 +60,8 @@ typedef struct job {
     uint32_t   nontext_parts;  /* image/audio/file/document content parts */
     int        has_tools;      /* body has "tools" or "functions" */
     uint64_t   text_bytes;     /* bytes of prompt text (for token estimates) */
+    unsigned char key[32];     /* with JOB_WANT_KEY: canon_request_key() */
+    int        has_key;
 } job_t;
 
 /* Parses one non-blank line.  Returns 0, or -1 with a one-line message in err

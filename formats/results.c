@@ -102,18 +102,53 @@ static int results_head(buf_t *out, uint64_t seed, uint64_t ordinal,
     return 0;
 }
 
+/* The server's own bytes, when they can stand in the line as they are:
+ * one JSON object (already parsed by the caller) with no line break. */
+static int results_raw_ok(const char **raw, size_t *len)
+{
+    const char *p = *raw;
+    size_t n = *len;
+
+    if (!p)
+        return 0;
+    while (n && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) {
+        p++;
+        n--;
+    }
+    while (n && (p[n - 1] == ' ' || p[n - 1] == '\t' || p[n - 1] == '\n' ||
+                 p[n - 1] == '\r'))
+        n--;
+    if (n < 2 || p[0] != '{' || p[n - 1] != '}' || memchr(p, '\n', n) ||
+        memchr(p, '\r', n) || memchr(p, '\0', n))
+        return 0;
+    *raw = p;
+    *len = n;
+    return 1;
+}
+
 int results_success_line(buf_t *out, uint64_t seed, uint64_t ordinal,
                          const char *custom_id, long status,
                          const char *request_id, const json_t *body,
                          int mark)
 {
+    return results_success_raw(out, seed, ordinal, custom_id, status, request_id,
+                               NULL, 0, body, mark);
+}
+
+int results_success_raw(buf_t *out, uint64_t seed, uint64_t ordinal,
+                        const char *custom_id, long status,
+                        const char *request_id, const char *raw, size_t raw_len,
+                        const json_t *body, int mark)
+{
     size_t old = out->len;
+    int use_raw = results_raw_ok(&raw, &raw_len);
 
     if (results_head(out, seed, ordinal, custom_id) < 0 ||
         buf_printf(out, ",\"response\":{\"status_code\":%ld,\"request_id\":",
                    status) < 0 ||
         results_str(out, request_id) < 0 ||
-        buf_puts(out, ",\"body\":") < 0 || results_json(out, body) < 0 ||
+        buf_puts(out, ",\"body\":") < 0 ||
+        (use_raw ? buf_append(out, raw, raw_len) : results_json(out, body)) < 0 ||
         buf_puts(out, "},\"error\":null") < 0 ||
         (mark == RESULTS_MARK_CACHE &&
          buf_puts(out, ",\"llmbatch\":{\"cache\":\"hit\"}") < 0) ||

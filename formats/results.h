@@ -21,6 +21,13 @@ int results_success_line(buf_t *out, uint64_t seed, uint64_t ordinal,
                          const char *custom_id, long status,
                          const char *request_id, const json_t *body,
                          int mark);
+/* The same, embedding `raw` (the server's JSON text, which the caller has
+ * parsed into `body`) byte for byte when it is one object on one line;
+ * otherwise `body` is re-serialised compactly. */
+int results_success_raw(buf_t *out, uint64_t seed, uint64_t ordinal,
+                        const char *custom_id, long status,
+                        const char *request_id, const char *raw, size_t raw_len,
+                        const json_t *body, int mark);
 enum { RESULTS_MARK_NONE = 0, RESULTS_MARK_CACHE = 1, RESULTS_MARK_COALESCED = 2 };
 /* status 0 and body NULL: "response":null.  body may be a non-JSON text
  * (raw_body), then it is embedded as a JSON string. */

@@ -340,8 +340,10 @@ static int scan_dups(const char *path, const scan_opts_t *o, scan_result_t *r,
     return rc;
 }
 
-int scan_input(const char *path, const scan_opts_t *o, scan_result_t *r)
+int scan_input(const char *path, const scan_opts_t *opts, scan_result_t *r)
 {
+    scan_opts_t so = *opts, *o = &so;
+    job_defaults_t defs = opts->defs ? *opts->defs : (job_defaults_t){ NULL, 0, -1, 0 };
     char err[1024];
     idset_t cand = {0};
     bloomchain_t bloom = {0};
@@ -351,6 +353,10 @@ int scan_input(const char *path, const scan_opts_t *o, scan_result_t *r)
     uint64_t lineno;
     int rc = 0, got;
 
+    defs.flags &= ~(unsigned)JOB_WANT_KEY;
+    if (!o->exact_bodies)
+        defs.flags |= JOB_NO_BODY;
+    so.defs = &defs;
     memset(r, 0, sizeof(*r));
     rd = reader_open(path, err, sizeof(err));
     if (!rd) {

@@ -51,6 +51,9 @@ typedef struct scan_opts {
     const prices_t *prices;      /* may be NULL */
     int      need_prices;        /* --budget: unpriced or unboundable jobs are errors */
     int      skip_invalid;       /* invalid lines are counted, not fatal */
+    int      exact_bodies;       /* build each body (exact byte bounds, for
+                                    --budget and estimate); else the line
+                                    length stands in for it */
     unsigned max_report;         /* how many problems to print (then "and N more") */
     FILE    *err;                /* where problems go ("FILE:LINE: problem") */
 } scan_opts_t;

@@ -75,29 +75,16 @@ static const char SCHEMA_SQL[] =
 int cache_key_of(dialect_t d, const char *path, const char *body, size_t len,
                  cache_key_t *out)
 {
-    buf_t canon = BUF_INIT;
-    sha256_ctx_t h;
-    const char *dn = dialect_name(d);
-    int rc = -1;
+    json_t *v;
+    int rc;
 
     if (!body || !out)
-        goto out;
-    if (!dn)
-        dn = "";
-    if (!path)
-        path = "";
-    if (canon_json(body, len, &canon) != 0 || !canon.data)
-        goto out;
-    sha256_init(&h);
-    sha256_update(&h, dn, strlen(dn));
-    sha256_update(&h, "\n", 1);
-    sha256_update(&h, path, strlen(path));
-    sha256_update(&h, "\n", 1);
-    sha256_update(&h, canon.data, canon.len);
-    sha256_final(&h, out->b);
-    rc = 0;
-out:
-    buf_release(&canon);
+        return -1;
+    v = json_loadb(body, len, JSON_DECODE_ANY, NULL);
+    if (!v)
+        return -1;
+    rc = canon_request_key(dialect_name(d), path, v, out->b);
+    json_decref(v);
     return rc;
 }
 

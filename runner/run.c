@@ -417,7 +417,8 @@ int run_main(const run_opts_t *o)
     /* Validate before anything is sent.  A resumed job was validated by the
      * run that wrote the checkpoint (same input, same settings). */
     if (!resumed || o->skip_invalid || o->have_budget) {
-        so = (scan_opts_t){ &o->defs, c->prices, o->have_budget, o->skip_invalid, 20, stderr };
+        so = (scan_opts_t){ &o->defs, c->prices, o->have_budget, o->skip_invalid, o->have_budget,
+                            20, stderr };
         scan_rc = scan_input(c->input_path, &so, &c->scan);
         if (scan_rc != 0) {
             if (scan_rc == 2)
@@ -489,6 +490,9 @@ int run_main(const run_opts_t *o)
         if (!c->cache)
             fprintf(stderr, "llmbatch: warning: %s\n", err);
     }
+    c->defs = o->defs;
+    if (!o->no_dedup || c->cache)
+        c->defs.flags |= JOB_WANT_KEY;
     c->max_active = o->concurrency * 2 + 16;
     if (!o->no_dedup) {
         size_t nb = 64;

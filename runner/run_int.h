@@ -72,6 +72,7 @@ typedef struct run_ctx {
     int       rd_eof;
     uint64_t  next_ordinal;
     scan_result_t scan;
+    job_defaults_t defs;            /* o->defs + what the loop needs */
     size_t    bad_cursor;
     /* state */
     budget_t  budget;

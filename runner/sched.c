@@ -152,12 +152,12 @@ static void emit(run_ctx_t *c, output_t *out, buf_t *line)
 }
 
 static void write_success(run_ctx_t *c, slot_t *s, long status, const char *reqid,
-                          const json_t *body, int mark)
+                          const char *raw, size_t raw_len, const json_t *body, int mark)
 {
     buf_t line = BUF_INIT;
 
-    if (results_success_line(&line, c->seed, s->job.ordinal, s->job.custom_id,
-                             status, reqid, body, mark) == 0)
+    if (results_success_raw(&line, c->seed, s->job.ordinal, s->job.custom_id,
+                            status, reqid, raw, raw_len, body, mark) == 0)
         emit(c, &c->out_ok, &line);
     else
         fatal_io(c, "formatting a result for", c->o->results);
@@ -210,8 +210,8 @@ static void write_invalid(run_ctx_t *c, uint64_t ordinal, const char *custom_id,
 
 /* Ends a leader: its followers get the same outcome, then all are freed. */
 static void finish_group(run_ctx_t *c, slot_t *s, int ok, long status, const char *reqid,
-                         const json_t *body, money_t cost, const char *code,
-                         const char *msg)
+                         const char *raw, size_t raw_len, const json_t *body,
+                         money_t cost, const char *code, const char *msg)
 {
     slot_t *f, *next;
 
@@ -219,7 +219,7 @@ static void finish_group(run_ctx_t *c, slot_t *s, int ok, long status, const cha
     for (f = s->followers; f; f = next) {
         next = f->next;
         if (ok) {
-            write_success(c, f, status, reqid, body, RESULTS_MARK_COALESCED);
+            write_success(c, f, status, reqid, raw, raw_len, body, RESULTS_MARK_COALESCED);
             c->stats.cache_saved = money_add(c->stats.cache_saved, cost);
         } else {
             f->last_status = s->last_status;
@@ -305,7 +305,7 @@ static slot_t *read_job(run_ctx_t *c, int *again)
             c->stop = STOP_IO;
             return NULL;
         }
-        if (job_parse(line, len, lineno, &c->o->defs, &s->job, err, sizeof(err)) != 0) {
+        if (job_parse(line, len, lineno, &c->defs, &s->job, err, sizeof(err)) != 0) {
             slot_free(c, s);
             if (c->o->skip_invalid) {
                 write_invalid(c, ord, NULL, err);
@@ -345,10 +345,10 @@ static slot_t *read_job(run_ctx_t *c, int *again)
             return NULL;
         }
         s->weight = job_token_weight(s->price, &s->job);
-        if ((c->dedup || c->cache) &&
-            cache_key_of(s->job.dialect, s->job.path, s->job.body, s->job.body_len,
-                         &s->ckey) == 0)
+        if (s->job.has_key && (c->dedup || c->cache)) {
+            memcpy(s->ckey.b, s->job.key, sizeof(s->ckey.b));
             s->has_ckey = 1;
+        }
         return s;
     }
 }
@@ -430,16 +430,17 @@ static int try_start(run_ctx_t *c, slot_t *s, int from_retry, int64_t now_ns)
             int hit = cache_get(c->cache, &s->ckey, &body, &blen, &status, &cost);
             if (hit == 1) {
                 json_t *j = json_loadb(body, blen, 0, NULL);
-                free(body);
                 if (j) {
-                    write_success(c, s, status, NULL, j, RESULTS_MARK_CACHE);
+                    write_success(c, s, status, NULL, body, blen, j, RESULTS_MARK_CACHE);
                     json_decref(j);
+                    free(body);
                     c->stats.cache_hits++;
                     c->stats.cache_saved = money_add(c->stats.cache_saved, cost);
                     cache_count_hits(c->cache, 1, cost);
                     slot_free(c, s);
                     return 0;
                 }
+                free(body);
             }
             c->stats.cache_misses++;
         }
@@ -553,7 +554,7 @@ static void retry_or_fail(run_ctx_t *c, slot_t *s, int64_t retry_after_ms,
         snprintf(msg, sizeof(msg), "gave up after %d attempts (%s); last: %s",
                  s->attempts, s->seen, s->last_message[0] ? s->last_message : last_code);
         write_failure(c, s, "max_retries_exceeded", msg);
-        finish_group(c, s, 0, s->last_status, NULL, NULL, 0, "max_retries_exceeded", msg);
+        finish_group(c, s, 0, s->last_status, NULL, NULL, 0, NULL, 0, "max_retries_exceeded", msg);
         return;
     }
     if (retry_after_ms >= 0) {
@@ -677,15 +678,10 @@ static void on_done(void *ctx, void *user, const xfer_result_t *r)
         s->reserved = 0;
         stats_latency(&c->stats, r->elapsed_ms);
         account_success(c, s, &o.usage, cost);
-        write_success(c, s, r->status, reqid, o.body, RESULTS_MARK_NONE);
-        if (c->cache && s->has_ckey && cache_usable(c->cache)) {
-            char *text = json_dumps(o.body, JSON_COMPACT);
-            if (text) {
-                cache_put(c->cache, &s->ckey, s->job.model, r->status, text, strlen(text), cost);
-                free(text);
-            }
-        }
-        finish_group(c, s, 1, r->status, reqid, o.body, cost, NULL, NULL);
+        write_success(c, s, r->status, reqid, r->body, r->body_len, o.body, RESULTS_MARK_NONE);
+        if (c->cache && s->has_ckey && cache_usable(c->cache))
+            cache_put(c->cache, &s->ckey, s->job.model, r->status, r->body, r->body_len, cost);
+        finish_group(c, s, 1, r->status, reqid, r->body, r->body_len, o.body, cost, NULL, NULL);
         break;
     }
     case OUT_RETRY: {
@@ -717,7 +713,7 @@ static void on_done(void *ctx, void *user, const xfer_result_t *r)
         s->reserved = 0;
         keep_body(s, r->status, r->body, r->body_len);
         write_failure(c, s, o.code[0] ? o.code : "invalid_request", o.message);
-        finish_group(c, s, 0, r->status, NULL, NULL, 0,
+        finish_group(c, s, 0, r->status, NULL, NULL, 0, NULL, 0,
                      o.code[0] ? o.code : "invalid_request", o.message);
         break;
     case OUT_KEY_INVALID:

@@ -18,7 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const job_defaults_t defs = { "gpt-4o-mini", 64, -1 };
+    static const job_defaults_t defs = { "gpt-4o-mini", 64, -1, 0 };
     job_t j, zero;
     char err[256];
     json_t *v;

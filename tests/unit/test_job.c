@@ -48,7 +48,7 @@ static void test_endpoint_path(void)
 
 static void test_openai_batch(void)
 {
-    job_defaults_t d = { NULL, 0, -1 };
+    job_defaults_t d = { NULL, 0, -1, 0 };
     job_t j;
 
     memset(&j, 0, sizeof j);
@@ -138,7 +138,7 @@ static void test_openai_batch(void)
 
 static void test_anthropic_batch(void)
 {
-    job_defaults_t d = { NULL, 0, -1 };
+    job_defaults_t d = { NULL, 0, -1, 0 };
     job_t j;
 
     memset(&j, 0, sizeof j);
@@ -188,7 +188,7 @@ static void test_anthropic_batch(void)
 
 static void test_bare(void)
 {
-    job_defaults_t d = { "gpt-4o-mini", 0, -1 };
+    job_defaults_t d = { "gpt-4o-mini", 0, -1, 0 };
     job_t j;
     json_t *b;
 
@@ -349,7 +349,7 @@ static const struct {
 
 static void test_errors(void)
 {
-    job_defaults_t d = { NULL, 0, -1 };
+    job_defaults_t d = { NULL, 0, -1, 0 };
     job_t j;
     size_t i, wl;
     char id[600], line[800];

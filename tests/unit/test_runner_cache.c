@@ -78,7 +78,7 @@ static void test_keys(void)
 {
     cache_key_t a, b, c;
     char hex[65];
-    job_defaults_t defs = { NULL, 0, -1 };
+    job_defaults_t defs = { NULL, 0, -1, 0 };
     job_t j1, j2;
     char err[256];
     static const char L1[] =
