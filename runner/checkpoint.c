@@ -151,6 +151,7 @@ int ckpt_save(const char *path, const ckpt_t *c, const stats_t *stats)
     if (!j)
         goto out;
     json_object_set_new(j, "done_prefix", json_integer((json_int_t)prefix));
+    json_object_set_new(j, "dialects", json_integer((json_int_t)c->dialects));
     text = json_dumps(j, JSON_COMPACT);
     if (!text)
         goto out;
@@ -211,6 +212,7 @@ int ckpt_load(const char *path, ckpt_t *c, stats_t *stats, char *err, size_t err
     }
     c->hwm = (money_t)hwm;
     c->complete = json_is_true(json_object_get(j, "complete"));
+    c->dialects = (unsigned)json_integer_value(json_object_get(j, "dialects"));
     if (ipath && !(c->input_path = strdup(ipath)))
         goto oom;
     if (ckpt_resize(c, njobs))

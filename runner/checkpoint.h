@@ -29,6 +29,7 @@ typedef struct ckpt {
     uint64_t njobs;          /* bitmap length in bits */
     uint64_t *bits;
     int      complete;       /* every job has its line */
+    unsigned dialects;       /* bit (1 << dialect_t) for each dialect the input uses */
 } ckpt_t;
 
 void ckpt_init(ckpt_t *c);

@@ -431,15 +431,10 @@ int run_main(const run_opts_t *o)
         c->stats.jobs_total = c->scan.jobs;
         if (ckpt_resize(&c->ckpt, c->scan.jobs))
             goto oom;
-        if (check_keys(c, c->scan.dialects))
-            goto out;
-    } else {
-        unsigned all = 0;
-        for (size_t i = 0; i < c->keys.n; i++)
-            all |= 1u << c->keys.v[i].dialect;
-        if (!all && check_keys(c, 1u))
-            goto out;
+        c->ckpt.dialects = c->scan.dialects;
     }
+    if (check_keys(c, c->ckpt.dialects))
+        goto out;
     c->ckpt.input_size = isize;
     c->ckpt.input_hash = ihash;
     c->ckpt.settings_hash = settings_hash(o);
