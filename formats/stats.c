@@ -182,6 +182,7 @@ json_t *stats_to_json(const stats_t *s)
     json_object_set_new(j, "retries", json_integer((json_int_t)s->retries));
     json_object_set_new(j, "network_errors", json_integer((json_int_t)s->network_errors));
     json_object_set_new(j, "timeouts", json_integer((json_int_t)s->timeouts));
+    json_object_set_new(j, "rate_limited", json_integer((json_int_t)s->rate_limited));
     json_object_set_new(j, "by_status", status);
     json_object_set_new(j, "tokens", usage_json(&s->tok));
     json_object_set_new(j, "unpriced_requests", json_integer((json_int_t)s->unpriced_requests));
@@ -222,6 +223,7 @@ int stats_from_json(stats_t *s, const json_t *j)
     s->retries = get_u64(j, "retries");
     s->network_errors = get_u64(j, "network_errors");
     s->timeouts = get_u64(j, "timeouts");
+    s->rate_limited = get_u64(j, "rate_limited");
     json_object_foreach(json_object_get(j, "by_status"), name, v) {
         char *end;
         long code = strtol(name, &end, 10);

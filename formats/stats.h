@@ -38,6 +38,7 @@ typedef struct stats {
     /* http */
     uint64_t requests_sent, retries, network_errors, timeouts;
     uint64_t by_status[600];        /* index = HTTP status */
+    uint64_t rate_limited;          /* 429s about rate (not quota) */
     /* tokens (all successful responses) */
     usage_t  tok;
     uint64_t unpriced_requests;

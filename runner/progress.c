@@ -167,7 +167,7 @@ static void write_metrics(run_ctx_t *c)
     buf_printf(&b, "llmbatch_requests_total{status=\"timeout\"} %llu\n",
                (unsigned long long)c->stats.timeouts);
     buf_puts(&b, "# HELP llmbatch_rate_limited_total 429 responses.\n# TYPE llmbatch_rate_limited_total counter\n");
-    buf_printf(&b, "llmbatch_rate_limited_total %llu\n", (unsigned long long)c->stats.by_status[429]);
+    buf_printf(&b, "llmbatch_rate_limited_total %llu\n", (unsigned long long)c->stats.rate_limited);
     buf_printf(&b, "llmbatch_retries_total %llu\n", (unsigned long long)c->stats.retries);
     buf_puts(&b, "# HELP llmbatch_key_state 1 for the state each key is in.\n# TYPE llmbatch_key_state gauge\n");
     for (size_t i = 0; i < c->keys.n; i++) {

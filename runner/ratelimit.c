@@ -15,9 +15,9 @@ void gcra_set_rate(gcra_t *g, double per_min)
 
 int64_t gcra_wait_ns(const gcra_t *g, int64_t now_ns)
 {
-    if (g->per_min <= 0 || g->tat_ns <= now_ns)
+    if (g->per_min <= 0 || g->tat_ns - g->tol_ns <= now_ns)
         return 0;
-    return g->tat_ns - now_ns;
+    return g->tat_ns - g->tol_ns - now_ns;
 }
 
 void gcra_take(gcra_t *g, int64_t now_ns, uint64_t units)
@@ -29,17 +29,9 @@ void gcra_take(gcra_t *g, int64_t now_ns, uint64_t units)
     step = (double)units * NS_PER_MIN / g->per_min;
     if (step > 3600.0 * NS_PER_S)
         step = 3600.0 * NS_PER_S;
-    if (g->tat_ns < now_ns)
-        g->tat_ns = now_ns;
+    if (g->tat_ns < now_ns - g->tol_ns)
+        g->tat_ns = now_ns - g->tol_ns;
     g->tat_ns += (int64_t)ceil(step);
-}
-
-void rl_key_init(rl_key_t *k, double user_rpm, double user_tpm)
-{
-    *k = (rl_key_t){0};
-    k->user_rpm = user_rpm;
-    k->user_tpm = user_tpm;
-    k->factor = 1.0;
 }
 
 static double min_pos(double a, double b)
@@ -55,12 +47,30 @@ static void rl_key_apply(rl_key_t *k)
     double tpm = min_pos(k->user_tpm, k->server_tpm);
     double f = k->factor;
 
-    if (rpm <= 0 && k->learned_rpm > 0)
-        rpm = k->learned_rpm;
     if (k->low_remaining && f > RL_SAFETY)
         f = RL_SAFETY;
-    gcra_set_rate(&k->req, rpm > 0 ? rpm * f : 0);
-    gcra_set_rate(&k->tok, tpm > 0 ? tpm * f : 0);
+    if (rpm > 0)
+        rpm *= f;
+    else if (k->learned_rpm > 0)
+        rpm = k->learned_rpm;
+    if (tpm > 0)
+        tpm *= f;
+    gcra_set_rate(&k->req, rpm);
+    gcra_set_rate(&k->tok, tpm);
+    /* catching up on late wake-ups is fine against a server's bucket with
+     * room in it, never against the user's own ceiling */
+    k->req.tol_ns = k->tok.tol_ns =
+        (k->server_rpm > 0 || k->server_tpm > 0) && k->user_rpm <= 0 && k->user_tpm <= 0 &&
+        !k->low_remaining && k->factor >= 1.0 ? RL_CATCHUP_NS : 0;
+}
+
+void rl_key_init(rl_key_t *k, double user_rpm, double user_tpm)
+{
+    *k = (rl_key_t){0};
+    k->user_rpm = user_rpm;
+    k->user_tpm = user_tpm;
+    k->factor = 1.0;
+    rl_key_apply(k);
 }
 
 double rl_key_rpm(const rl_key_t *k)
@@ -70,25 +80,31 @@ double rl_key_rpm(const rl_key_t *k)
 
 static void rl_key_recover(rl_key_t *k, int64_t now_ns)
 {
-    if (k->factor >= 1.0) {
-        k->last_recover_ns = now_ns;
-        return;
-    }
+    double secs;
+
     if (k->reset_at_ns && now_ns >= k->reset_at_ns) {
-        k->factor = 1.0;
         k->reset_at_ns = 0;
-        k->learned_rpm = 0;     /* full speed again: no guessed ceiling */
-    } else if (now_ns - k->last_recover_ns >= NS_PER_S) {
-        double secs = (double)(now_ns - k->last_recover_ns) / NS_PER_S;
-        k->factor += RL_RECOVER_STEP * secs;
-        if (k->factor >= 1.0) {
-            k->factor = 1.0;
-            k->learned_rpm = 0;
+        if (k->factor < 1.0) {
+            k->factor = 1.0;            /* the announced reset has passed */
+            rl_key_apply(k);
         }
-    } else {
-        return;
     }
+    if (now_ns - k->last_recover_ns < NS_PER_S)
+        return;
+    secs = (double)(now_ns - k->last_recover_ns) / NS_PER_S;
     k->last_recover_ns = now_ns;
+    if (k->learned_rpm > 0) {
+        if (k->last_429_ns && now_ns - k->last_429_ns >= RL_FORGET_NS) {
+            k->learned_rpm = 0;              /* quiet for a minute: unlimited */
+        } else {
+            k->learned_rpm += k->learned_step * secs;
+        }
+    }
+    if (k->factor < 1.0) {
+        k->factor += RL_RECOVER_STEP * secs;
+        if (k->factor > 1.0)
+            k->factor = 1.0;
+    }
     rl_key_apply(k);
 }
 
@@ -106,70 +122,78 @@ int64_t rl_key_wait_ns(rl_key_t *k, int64_t now_ns)
     return w;
 }
 
-static void rl_key_count_start(rl_key_t *k, int64_t now_ns)
-{
-    int64_t sec = now_ns / NS_PER_S;
-    int64_t gap = sec - k->starts_epoch_s;
-
-    if (gap >= 10 || gap < 0) {
-        for (int i = 0; i < 10; i++)
-            k->starts[i] = 0;
-    } else {
-        for (int64_t s = k->starts_epoch_s + 1; s <= sec; s++)
-            k->starts[s % 10] = 0;
-    }
-    k->starts_epoch_s = sec;
-    k->starts[sec % 10]++;
-}
-
 void rl_key_take(rl_key_t *k, int64_t now_ns, uint64_t tokens)
 {
     gcra_take(&k->req, now_ns, 1);
     gcra_take(&k->tok, now_ns, tokens);
-    rl_key_count_start(k, now_ns);
+}
+
+void rl_key_success(rl_key_t *k, int64_t now_ns)
+{
+    int64_t sec = now_ns / NS_PER_S;
+
+    if (!k->first_ok_ns)
+        k->first_ok_ns = now_ns;
+    if (sec - k->ok_epoch_s >= 8 || sec < k->ok_epoch_s) {
+        for (int i = 0; i < 8; i++)
+            k->ok[i] = 0;
+    } else {
+        for (int64_t s = k->ok_epoch_s + 1; s <= sec; s++)
+            k->ok[s % 8] = 0;
+    }
+    k->ok_epoch_s = sec;
+    k->ok[sec % 8]++;
+}
+
+/* Successful replies per minute over the last few seconds (at most 8, at
+ * least the time since the first success, at least 1 s). */
+static double rl_key_ok_rpm(const rl_key_t *k, int64_t now_ns)
+{
+    int64_t sec = now_ns / NS_PER_S, span_ns;
+    uint64_t n = 0;
+
+    if (!k->first_ok_ns || sec - k->ok_epoch_s >= 8)
+        return 0;
+    for (int64_t s = sec - 7; s <= sec; s++)
+        if (s >= 0 && s <= k->ok_epoch_s && s > k->ok_epoch_s - 8)
+            n += k->ok[s % 8];
+    span_ns = now_ns - (sec - 7) * NS_PER_S;
+    if (now_ns - k->first_ok_ns < span_ns)
+        span_ns = now_ns - k->first_ok_ns;
+    if (span_ns < NS_PER_S)
+        span_ns = NS_PER_S;
+    return (double)n * 60.0 * NS_PER_S / (double)span_ns;
 }
 
 void rl_key_observe(rl_key_t *k, int64_t now_ns, const rl_info_t *in)
 {
     int low = 0;
 
+    (void)now_ns;
     if (in->limit_requests > 0)
         k->server_rpm = (double)in->limit_requests;
     if (in->limit_tokens > 0)
         k->server_tpm = (double)in->limit_tokens;
-    /* When the server's bucket is nearly drained, pacing exactly at its
-     * refill rate would race it: keep a small margin until it refills. */
     if (in->limit_requests > 0 && in->remaining_requests >= 0 &&
-        in->remaining_requests * 20 < in->limit_requests)
+        (in->remaining_requests < 3 || in->remaining_requests * 100 < in->limit_requests))
         low = 1;
     if (in->limit_tokens > 0 && in->remaining_tokens >= 0 &&
-        in->remaining_tokens * 20 < in->limit_tokens)
+        in->remaining_tokens * 100 < in->limit_tokens)
         low = 1;
     k->low_remaining = low;
+    if (k->server_rpm > 0 || k->server_tpm > 0)
+        k->learned_rpm = 0;                  /* announced limits win */
     rl_key_apply(k);
-}
-
-static double rl_key_recent_rpm(const rl_key_t *k, int64_t now_ns)
-{
-    int64_t sec = now_ns / NS_PER_S;
-    uint64_t n = 0;
-
-    if (sec - k->starts_epoch_s >= 10)
-        return 0;
-    /* the 9 complete seconds before the current one */
-    for (int64_t s = sec - 9; s < sec; s++)
-        if (s > k->starts_epoch_s - 10 && s <= k->starts_epoch_s)
-            n += k->starts[((s % 10) + 10) % 10];
-    return (double)n * 60.0 / 9.0;
 }
 
 void rl_key_on_429(rl_key_t *k, int64_t now_ns, int64_t retry_after_ms,
                    const rl_info_t *in)
 {
     int64_t reset_ms = retry_after_ms;
-    int empty = 0;
+    int empty = 0, decrease;
 
     k->n429++;
+    k->last_429_ns = now_ns;
     if (in) {
         rl_key_observe(k, now_ns, in);
         if (in->remaining_requests == 0 || in->remaining_tokens == 0)
@@ -189,18 +213,30 @@ void rl_key_on_429(rl_key_t *k, int64_t now_ns, int64_t retry_after_ms,
         k->cooling_until_ns = now_ns + reset_ms * 1000000LL;
     if (k->reset_at_ns < now_ns + reset_ms * 1000000LL)
         k->reset_at_ns = now_ns + reset_ms * 1000000LL;
-    if (k->last_decrease_ns && now_ns - k->last_decrease_ns < RL_DECREASE_GAP_NS)
-        return;
-    if (k->server_rpm <= 0 && k->user_rpm <= 0 && k->factor >= 1.0) {
-        /* no announced limit: what we were doing when it said no is the base */
-        double recent = rl_key_recent_rpm(k, now_ns);
-        if (recent > 0)
-            k->learned_rpm = recent;
+    decrease = !k->last_decrease_ns || now_ns - k->last_decrease_ns >= RL_DECREASE_GAP_NS;
+    if (k->user_rpm <= 0 && k->server_rpm <= 0) {
+        /* nothing announced: learn a rate from what got through */
+        if (k->learned_rpm <= 0) {
+            double ok = rl_key_ok_rpm(k, now_ns);
+            k->learned_rpm = ok > RL_MIN_LEARNED ? ok : RL_MIN_LEARNED;
+            k->learned_step = k->learned_rpm / 20.0;
+            decrease = 0;
+            k->last_decrease_ns = now_ns;
+            k->last_recover_ns = now_ns;
+        }
+        if (decrease) {
+            k->learned_rpm *= 0.5;
+            if (k->learned_rpm < RL_MIN_LEARNED)
+                k->learned_rpm = RL_MIN_LEARNED;
+        }
+    } else if (decrease) {
+        k->factor *= 0.5;
+        if (k->factor < RL_MIN_FACTOR)
+            k->factor = RL_MIN_FACTOR;
     }
-    k->factor *= 0.5;
-    if (k->factor < RL_MIN_FACTOR)
-        k->factor = RL_MIN_FACTOR;
-    k->last_decrease_ns = now_ns;
-    k->last_recover_ns = now_ns;
+    if (decrease) {
+        k->last_decrease_ns = now_ns;
+        k->last_recover_ns = now_ns;
+    }
     rl_key_apply(k);
 }

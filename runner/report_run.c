@@ -58,7 +58,7 @@ static json_t *build_report(run_ctx_t *c, int exit_code)
     uint64_t total = c->ckpt.njobs > s->jobs_total ? c->ckpt.njobs : s->jobs_total;
     uint64_t done = s->succeeded + s->failed;
     json_t *r, *keys = json_object(), *status = json_object(), *alerts = json_array();
-    uint64_t n429 = s->by_status[429];
+    uint64_t n429 = s->rate_limited;
     money_t spent = budget_spent(&c->budget);
 
     for (size_t i = 0; i < s->nkeys; i++) {
@@ -163,7 +163,7 @@ static void summary(run_ctx_t *c, int exit_code)
     fprintf(stderr, "  http      %llu requests, %llu retries, %llu rate-limited (429), "
             "%llu 5xx, %llu network errors, %llu timeouts\n",
             (unsigned long long)s->requests_sent, (unsigned long long)s->retries,
-            (unsigned long long)s->by_status[429], (unsigned long long)e5,
+            (unsigned long long)s->rate_limited, (unsigned long long)e5,
             (unsigned long long)s->network_errors, (unsigned long long)s->timeouts);
     if (s->cache_hits || s->coalesced) {
         money_format(s->cache_saved, 4, a, sizeof(a));

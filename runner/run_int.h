@@ -30,7 +30,9 @@ typedef struct slot {
     const price_t *price;           /* NULL: unpriced */
     money_t        reservation;     /* 0 when unpriced */
     uint64_t       weight;          /* rate weight in tokens */
-    int            attempts;        /* counted attempts (not key re-routes) */
+    int            attempts;        /* counted attempts (not key re-routes,
+                                       not rate-limit 429s) */
+    int            rate_limited;    /* rate-limit 429s seen */
     int64_t        not_before_ns;
     api_key_t     *key;             /* while in flight */
     int            inflight;

@@ -23,6 +23,7 @@
 #define BACKOFF_BASE_MS 500
 #define BACKOFF_CAP_MS 60000
 #define COMMIT_INTERVAL_MS 1000
+#define RATE_LIMITED_MAX 100
 
 volatile sig_atomic_t g_signals;      /* count of SIGINT/SIGTERM seen */
 volatile sig_atomic_t g_last_signal;
@@ -666,6 +667,8 @@ static void on_done(void *ctx, void *user, const xfer_result_t *r)
         int kind = SETTLE_ESTIMATED;
         const char *reqid = provider_request_id(r->headers);
 
+        if (k)
+            rl_key_success(&k->rl, now_ns);
         if (o.usage.present && s->price) {
             cost = price_cost(s->price, &o.usage);
             kind = SETTLE_REAL;
@@ -698,6 +701,11 @@ static void on_done(void *ctx, void *user, const xfer_result_t *r)
             k->n429++;
             if (ks)
                 ks->n429++;
+            c->stats.rate_limited++;
+            /* pacing is our job, not the request's fault: a rate-limit 429
+             * does not use up the job's retries (up to a sanity bound) */
+            if (++s->rate_limited < RATE_LIMITED_MAX)
+                s->attempts--;
         }
         snprintf(st, sizeof(st), "%ld", r->status);
         seen_add(s, r->status < 300 ? "bad_body" : st);

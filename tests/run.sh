@@ -27,7 +27,7 @@ while [ $# -gt 0 ]; do
 done
 [ ${#filter[@]} -gt 0 ] && fuzz=0
 
-llmb_install_deps
+llmb_install_deps --test
 cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "${flags[@]}" >/dev/null
 cmake --build "$dir" -j"$(nproc)"
 
