@@ -219,7 +219,14 @@ void rl_key_on_429(rl_key_t *k, int64_t now_ns, int64_t retry_after_ms,
         if (k->learned_rpm <= 0) {
             double ok = rl_key_ok_rpm(k, now_ns);
             k->learned_rpm = ok > RL_MIN_LEARNED ? ok : RL_MIN_LEARNED;
-            k->learned_step = k->learned_rpm / 20.0;
+            /* a sub-second retry-after is a token bucket telling exactly
+             * when its next token comes: that is its refill rate */
+            if (retry_after_ms > 0 && retry_after_ms < 1000 &&
+                60000.0 / (double)retry_after_ms < k->learned_rpm)
+                k->learned_rpm = 60000.0 / (double)retry_after_ms;
+            if (k->learned_rpm < RL_MIN_LEARNED)
+                k->learned_rpm = RL_MIN_LEARNED;
+            k->learned_step = (ok > k->learned_rpm ? ok : k->learned_rpm) / 20.0;
             decrease = 0;
             k->last_decrease_ns = now_ns;
             k->last_recover_ns = now_ns;

@@ -22,9 +22,11 @@
  *     is 1 again;
  *   - when nothing is announced and the user set nothing, a learned rate:
  *     the first 429 sets it to the rate of successful replies in the last
- *     few seconds, later 429s halve it (once a second), and it grows by a
- *     twentieth of its first value each second; after RL_FORGET_NS without
- *     a 429 the key is unlimited again.
+ *     few seconds (or, if lower, to what a sub-second retry-after implies:
+ *     one request per retry-after, a token bucket's refill), later 429s
+ *     halve it (once a second), and it grows each second by a twentieth of
+ *     the success rate seen at the first 429; after RL_FORGET_NS without a
+ *     429 the key is unlimited again.
  * The whole key pauses (cooling) only when the server says its bucket is
  * empty (remaining 0); otherwise only the 429'd job waits its retry-after.
  */

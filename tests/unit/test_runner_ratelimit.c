@@ -392,11 +392,23 @@ static void test_learned_rate(void)
         if ((now / MS) % 50 == 0)
             rl_key_success(&k, now);          /* 10 got through */
     }
-    rl_key_on_429(&k, now, 200, NULL);
+    rl_key_on_429(&k, now, 2000, NULL);
     CHECK(rl_key_rpm(&k) > 0);
     CHECK(rl_key_rpm(&k) <= 600 + 1);         /* 10 in (at least) one second */
     rl_key_take(&k, now, 50);
     CHECK(rl_key_wait_ns(&k, now) > 0);
+
+    /* a sub-second retry-after (a token bucket's exact refill) caps it */
+    rl_key_init(&k, 0, 0);
+    for (now = 100 * S; now < 112 * S; now += 50 * MS) {
+        rl_key_take(&k, now, 50);
+        rl_key_success(&k, now);
+    }
+    rl_key_on_429(&k, now, 200, NULL);
+    CHECK(near(rl_key_rpm(&k), 300, 1e-6));
+    /* and it recovers by a twentieth of the success rate it saw */
+    rl_key_wait_ns(&k, now + 2 * S);
+    CHECK(near(rl_key_rpm(&k), 300 + 2 * 60, 15));
 
     /* no success at all yet: the floor, never unlimited */
     rl_key_init(&k, 0, 0);
