@@ -8,6 +8,8 @@
  * output buffer is rolled back to its length at entry.
  */
 #include "canon.h"
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
 #include "sha256.h"
@@ -65,4 +67,46 @@ int canon_request_key(const char *dialect, const char *path, const json_t *body,
 out:
     buf_release(&canon);
     return rc;
+}
+
+static int real_prec(const json_t *v, int prec)
+{
+    const char *key;
+    json_t *val;
+    size_t i;
+    char tmp[40];
+    double d;
+
+    switch (json_typeof(v)) {
+    case JSON_REAL:
+        d = json_real_value(v);
+        while (prec < 17) {
+            snprintf(tmp, sizeof tmp, "%.*g", prec, d);
+            if (strtod(tmp, NULL) == d)
+                break;
+            prec++;
+        }
+        return prec;
+    case JSON_ARRAY:
+        json_array_foreach(v, i, val) {
+            prec = real_prec(val, prec);
+            if (prec == 17)
+                break;
+        }
+        return prec;
+    case JSON_OBJECT:
+        json_object_foreach((json_t *)v, key, val) {
+            prec = real_prec(val, prec);
+            if (prec == 17)
+                break;
+        }
+        return prec;
+    default:
+        return prec;
+    }
+}
+
+int json_real_precision(const json_t *v)
+{
+    return v ? real_prec(v, 15) : 15;
 }

@@ -19,6 +19,11 @@
  * valid JSON (or on out of memory); on -1 out is left as it was. */
 int canon_json(const char *text, size_t len, buf_t *out);
 
+/* Smallest %g precision (15..17) at which every real in v prints back to
+ * the same double, for JSON_REAL_PRECISION: 0.7 stays "0.7" instead of
+ * jansson's default "0.69999999999999996". */
+int json_real_precision(const json_t *v);
+
 /* The identity of a request, for the cache and in-run dedup: SHA-256 over
  * the dialect name, "\n", the url path, "\n" and the canonical JSON of the
  * body.  The API key and custom_id are never part of it.  0 or -1. */

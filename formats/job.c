@@ -213,47 +213,6 @@ static int job_has_key(const json_t *body, const char *key)
     return v && !json_is_null(v);
 }
 
-/*
- * Smallest %g precision (15..17) at which every real in v prints back to the
- * same double, so 0.7 stays "0.7" instead of jansson's default
- * "0.69999999999999996".
- */
-static int job_real_prec(const json_t *v, int prec)
-{
-    const char *key;
-    json_t *val;
-    size_t i;
-    char tmp[40];
-    double d;
-
-    switch (json_typeof(v)) {
-    case JSON_REAL:
-        d = json_real_value(v);
-        while (prec < 17) {
-            snprintf(tmp, sizeof tmp, "%.*g", prec, d);
-            if (strtod(tmp, NULL) == d)
-                break;
-            prec++;
-        }
-        return prec;
-    case JSON_ARRAY:
-        json_array_foreach(v, i, val) {
-            prec = job_real_prec(val, prec);
-            if (prec == 17)
-                break;
-        }
-        return prec;
-    case JSON_OBJECT:
-        json_object_foreach((json_t *)v, key, val) {
-            prec = job_real_prec(val, prec);
-            if (prec == 17)
-                break;
-        }
-        return prec;
-    default:
-        return prec;
-    }
-}
 
 /* Turns {"prompt":"..", other..} into {"model":M,"messages":[user prompt],
  * other..}.  Returns a new reference or NULL (out of memory). */
@@ -562,7 +521,7 @@ int job_parse(const char *line, size_t len, uint64_t lineno,
         out->body_len = len;
     } else {
         out->body = json_dumps(body, JSON_COMPACT |
-                                     JSON_REAL_PRECISION(job_real_prec(body, 15)));
+                                     JSON_REAL_PRECISION(json_real_precision(body)));
         if (out->body)
             out->body_len = strlen(out->body);
     }

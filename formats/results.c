@@ -9,6 +9,7 @@
  * (seed, ordinal): a resumed run writes the same id for the same job.
  */
 #include "results.h"
+#include "canon.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -44,44 +45,6 @@ static int results_dump_cb(const char *p, size_t n, void *data)
     return buf_append(data, p, n);
 }
 
-/* Smallest %g precision (15..17) that prints every real in v back to the
- * same double: provider numbers keep their short form. */
-static int results_real_prec(const json_t *v, int prec)
-{
-    const char *key;
-    json_t *val;
-    size_t i;
-    char tmp[40];
-    double d;
-
-    switch (json_typeof(v)) {
-    case JSON_REAL:
-        d = json_real_value(v);
-        while (prec < 17) {
-            snprintf(tmp, sizeof tmp, "%.*g", prec, d);
-            if (strtod(tmp, NULL) == d)
-                break;
-            prec++;
-        }
-        return prec;
-    case JSON_ARRAY:
-        json_array_foreach(v, i, val) {
-            prec = results_real_prec(val, prec);
-            if (prec == 17)
-                break;
-        }
-        return prec;
-    case JSON_OBJECT:
-        json_object_foreach((json_t *)v, key, val) {
-            prec = results_real_prec(val, prec);
-            if (prec == 17)
-                break;
-        }
-        return prec;
-    default:
-        return prec;
-    }
-}
 
 static int results_json(buf_t *out, const json_t *v)
 {
@@ -89,7 +52,7 @@ static int results_json(buf_t *out, const json_t *v)
         return buf_puts(out, "null");
     return json_dump_callback(v, results_dump_cb, out,
                               JSON_COMPACT | JSON_ENCODE_ANY |
-                              JSON_REAL_PRECISION(results_real_prec(v, 15)));
+                              JSON_REAL_PRECISION(json_real_precision(v)));
 }
 
 /* "id":..,"custom_id":.., */
