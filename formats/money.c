@@ -7,6 +7,7 @@
  * instead of overflowing: a clamped reservation is still an upper bound,
  * which is what the spend cap needs.
  */
+#include <string.h>
 #include "money.h"
 
 #include <math.h>
@@ -131,4 +132,19 @@ double money_to_usd(money_t m)
     /* Split so that the whole-dollar part is exact in the double. */
     return (double)(m / MONEY_PER_USD) +
            (double)(m % MONEY_PER_USD) / (double)MONEY_PER_USD;
+}
+
+void money_format_min(money_t m, int min_decimals, char *out, size_t outlen)
+{
+    char *dot, *end;
+
+    money_format(m, MONEY_DECIMALS, out, outlen);
+    dot = strchr(out, '.');
+    if (!dot)
+        return;
+    end = out + strlen(out);
+    while (end > dot + 1 + min_decimals && end[-1] == '0')
+        *--end = '\0';
+    if (end == dot + 1)
+        *dot = '\0';
 }

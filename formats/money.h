@@ -22,6 +22,9 @@ int money_parse_usd(const char *s, money_t *out);
 int money_from_double_per_mtok(double usd_per_mtok, money_t *out);
 /* Formats as USD with `decimals` decimals (rounded half up), e.g. "1.234567". */
 void money_format(money_t m, int decimals, char *out, size_t outlen);
+/* Like money_format with up to 12 decimals, but without trailing zeros
+ * beyond min_decimals: 0.001 -> "0.001", 25 -> "25.00". */
+void money_format_min(money_t m, int min_decimals, char *out, size_t outlen);
 /* Saturating helpers: never overflow, clamp to MONEY_MAX. */
 money_t money_add(money_t a, money_t b);
 money_t money_mul(uint64_t tokens, money_t price_per_token);

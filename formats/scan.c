@@ -283,12 +283,12 @@ static int account(const scan_opts_t *o, scan_result_t *r, const job_t *j,
 }
 
 /* Second pass: exact count of the candidate digests. */
-static int scan_dups(const char *path, const scan_opts_t *o, scan_result_t *r,
-                     const idset_t *cand)
+static int scan_dups(const char *fpath, const char *path, const scan_opts_t *o,
+                     scan_result_t *r, const idset_t *cand)
 {
     char err[1024], msg[1300];
     seenmap_t seen = {0};
-    reader_t *rd = reader_open(path, err, sizeof(err));
+    reader_t *rd = reader_open(fpath, err, sizeof(err));
     const char *line;
     size_t len, k;
     uint64_t lineno, ordinal = 0, njobs = r->jobs;
@@ -340,8 +340,9 @@ static int scan_dups(const char *path, const scan_opts_t *o, scan_result_t *r,
     return rc;
 }
 
-int scan_input(const char *path, const scan_opts_t *opts, scan_result_t *r)
+int scan_input(const char *fpath, const scan_opts_t *opts, scan_result_t *r)
 {
+    const char *path = opts->name ? opts->name : fpath;
     scan_opts_t so = *opts, *o = &so;
     job_defaults_t defs = opts->defs ? *opts->defs : (job_defaults_t){ NULL, 0, -1, 0 };
     char err[1024];
@@ -358,7 +359,7 @@ int scan_input(const char *path, const scan_opts_t *opts, scan_result_t *r)
         defs.flags |= JOB_NO_BODY;
     so.defs = &defs;
     memset(r, 0, sizeof(*r));
-    rd = reader_open(path, err, sizeof(err));
+    rd = reader_open(fpath, err, sizeof(err));
     if (!rd) {
         if (o->err)
             fprintf(o->err, "%s\n", err);
@@ -407,7 +408,7 @@ int scan_input(const char *path, const scan_opts_t *opts, scan_result_t *r)
         job_release(&j);
     }
     bloom_free(&bloom);
-    if (cand.n && scan_dups(path, o, r, &cand) != 0) {
+    if (cand.n && scan_dups(fpath, path, o, r, &cand) != 0) {
         if (o->err)
             fprintf(o->err, "%s: cannot re-read the input to check duplicate custom_ids\n", path);
         rc = -1;

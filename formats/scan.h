@@ -56,6 +56,7 @@ typedef struct scan_opts {
                                     length stands in for it */
     unsigned max_report;         /* how many problems to print (then "and N more") */
     FILE    *err;                /* where problems go ("FILE:LINE: problem") */
+    const char *name;            /* FILE in those messages (NULL: the path) */
 } scan_opts_t;
 
 /* Returns 0 if the input can be run, 2 if it has problems (printed to

@@ -6,6 +6,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 #include "cli.h"
 #include "prices.h"
@@ -28,7 +29,7 @@ int estimate_cmd(const char *input, const char *prices_path, const job_defaults_
 {
     char err[1024], w[32], e[32], wb[32], eb[32], b[32];
     prices_t *p = prices_load(cli_prices_path(prices_path), err, sizeof(err));
-    scan_opts_t so = { defs, p, 0, 1, 1, 20, stderr };
+    scan_opts_t so = { defs, p, 0, 1, 1, 20, stderr, strcmp(input, "-") ? NULL : "<stdin>" };
     scan_result_t r;
     uint64_t in_exp = 0, in_max = 0, out_exp = 0, out_max = 0;
     int rc;
@@ -77,7 +78,7 @@ int estimate_cmd(const char *input, const char *prices_path, const job_defaults_
                "counted, and --budget refuses them\n", (unsigned long long)r.unpriced,
                p->path);
     if (have_budget) {
-        money_format(budget, 2, b, sizeof(b));
+        money_format_min(budget, 2, b, sizeof(b));
         if (r.worst <= budget && !r.unpriced)
             printf("budget: the worst case fits in --budget $%s\n", b);
         else

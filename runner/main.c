@@ -209,7 +209,8 @@ static int parse_args(int argc, char **argv, int start, run_opts_t *o, int *prob
     for (int i = start; i < argc; i++) {
         int r;
         if (argv[i][0] == '-' && argv[i][1] != '\0') {
-            if (!strcmp(argv[i], "--key") || !strcmp(argv[i], "--api-key")) {
+            if (!strncmp(argv[i], "--key", 5) || !strncmp(argv[i], "--api-key", 9) ||
+                !strncmp(argv[i], "--api_key", 9)) {
                 fprintf(stderr, "llmbatch: API keys are never taken on the command line "
                         "(other users can read process arguments): use OPENAI_API_KEY / "
                         "ANTHROPIC_API_KEY or --keys-file FILE\n");
@@ -219,7 +220,8 @@ static int parse_args(int argc, char **argv, int start, run_opts_t *o, int *prob
             if (r < 0)
                 return -1;
             if (r == 0) {
-                usage_err("unknown option %s", argv[i]);
+                /* never echo a value given as --opt=VALUE: it may be a secret */
+                usage_err("unknown option %.*s", (int)strcspn(argv[i], "="), argv[i]);
                 return -1;
             }
             continue;

@@ -92,7 +92,7 @@ static void check_alerts(run_ctx_t *c)
             char a[32], b[32];
             c->stats.alerts_fired |= 1u << i;
             money_format(spent, 4, a, sizeof(a));
-            money_format(c->o->budget, 2, b, sizeof(b));
+            money_format_min(c->o->budget, 2, b, sizeof(b));
             fprintf(stderr, "%sllmbatch: alert: spend $%s crossed %u%% of the $%s budget\n",
                     c->progress_tty ? "\r\033[K" : "", a, c->o->alerts[i], b);
         }
@@ -191,7 +191,7 @@ static void draw_line(run_ctx_t *c, int64_t now, int tty)
     money_format(budget_spent(&c->budget), 4, spent, sizeof(spent));
     if (c->o->have_budget) {
         char b[32];
-        money_format(c->o->budget, 2, b, sizeof(b));
+        money_format_min(c->o->budget, 2, b, sizeof(b));
         snprintf(budget, sizeof(budget), "/$%s", b);
     }
     fprintf(stderr, "%s%llu/%llu (%.1f%%) | %.0f req/s %.0f tok/s | $%s%s | ETA %s | "

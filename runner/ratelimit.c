@@ -128,10 +128,38 @@ void rl_key_take(rl_key_t *k, int64_t now_ns, uint64_t tokens)
     gcra_take(&k->tok, now_ns, tokens);
 }
 
+/* Counts a reply (and whether it was a 429) in the two-second window. */
+static void rl_key_window(rl_key_t *k, int64_t now_ns, int is429)
+{
+    int64_t sec = now_ns / NS_PER_S;
+
+    if (sec != k->win_epoch_s) {
+        if (sec == k->win_epoch_s + 1) {
+            k->win_replies[1] = k->win_replies[0];
+            k->win_429[1] = k->win_429[0];
+        } else {
+            k->win_replies[1] = k->win_429[1] = 0;
+        }
+        k->win_replies[0] = k->win_429[0] = 0;
+        k->win_epoch_s = sec;
+    }
+    k->win_replies[0]++;
+    if (is429)
+        k->win_429[0]++;
+}
+
+static int rl_key_pressure(const rl_key_t *k)
+{
+    uint32_t n = k->win_replies[0] + k->win_replies[1];
+    uint32_t r = k->win_429[0] + k->win_429[1];
+    return r >= 3 && (double)r >= RL_PRESSURE * (double)n;
+}
+
 void rl_key_success(rl_key_t *k, int64_t now_ns)
 {
     int64_t sec = now_ns / NS_PER_S;
 
+    rl_key_window(k, now_ns, 0);
     if (!k->first_ok_ns)
         k->first_ok_ns = now_ns;
     if (sec - k->ok_epoch_s >= 8 || sec < k->ok_epoch_s) {
@@ -193,7 +221,7 @@ void rl_key_on_429(rl_key_t *k, int64_t now_ns, int64_t retry_after_ms,
     int empty = 0, decrease;
 
     k->n429++;
-    k->last_429_ns = now_ns;
+    rl_key_window(k, now_ns, 1);
     if (in) {
         rl_key_observe(k, now_ns, in);
         if (in->remaining_requests == 0 || in->remaining_tokens == 0)
@@ -214,32 +242,42 @@ void rl_key_on_429(rl_key_t *k, int64_t now_ns, int64_t retry_after_ms,
     if (k->reset_at_ns < now_ns + reset_ms * 1000000LL)
         k->reset_at_ns = now_ns + reset_ms * 1000000LL;
     decrease = !k->last_decrease_ns || now_ns - k->last_decrease_ns >= RL_DECREASE_GAP_NS;
-    if (k->user_rpm <= 0 && k->server_rpm <= 0) {
+    if (k->user_rpm > 0 || k->server_rpm > 0) {
+        /* a known limit: the factor on it takes the decrease */
+        k->last_429_ns = now_ns;
+        if (decrease) {
+            k->factor *= 0.5;
+            if (k->factor < RL_MIN_FACTOR)
+                k->factor = RL_MIN_FACTOR;
+        }
+    } else if (!rl_key_pressure(k)) {
+        decrease = 0;              /* a stray 429 among successes: only its job waits */
+    } else {
         /* nothing announced: learn a rate from what got through */
+        int hint = retry_after_ms > 0 && retry_after_ms < 1000;
+
+        k->last_429_ns = now_ns;
         if (k->learned_rpm <= 0) {
             double ok = rl_key_ok_rpm(k, now_ns);
-            k->learned_rpm = ok > RL_MIN_LEARNED ? ok : RL_MIN_LEARNED;
-            /* a sub-second retry-after is a token bucket telling exactly
-             * when its next token comes: that is its refill rate */
-            if (retry_after_ms > 0 && retry_after_ms < 1000 &&
-                60000.0 / (double)retry_after_ms < k->learned_rpm)
-                k->learned_rpm = 60000.0 / (double)retry_after_ms;
-            if (k->learned_rpm < RL_MIN_LEARNED)
-                k->learned_rpm = RL_MIN_LEARNED;
-            k->learned_step = (ok > k->learned_rpm ? ok : k->learned_rpm) / 20.0;
+
             decrease = 0;
-            k->last_decrease_ns = now_ns;
-            k->last_recover_ns = now_ns;
-        }
-        if (decrease) {
+            if (ok > 0 || hint) {
+                k->learned_rpm = ok > 0 ? ok : 60000.0 / (double)retry_after_ms;
+                /* a sub-second retry-after is a token bucket telling exactly
+                 * when its next token comes: that is its refill rate */
+                if (hint && 60000.0 / (double)retry_after_ms < k->learned_rpm)
+                    k->learned_rpm = 60000.0 / (double)retry_after_ms;
+                if (k->learned_rpm < RL_MIN_LEARNED)
+                    k->learned_rpm = RL_MIN_LEARNED;
+                k->learned_step = (ok > k->learned_rpm ? ok : k->learned_rpm) / 20.0;
+                k->last_decrease_ns = now_ns;
+                k->last_recover_ns = now_ns;
+            }
+        } else if (decrease) {
             k->learned_rpm *= 0.5;
             if (k->learned_rpm < RL_MIN_LEARNED)
                 k->learned_rpm = RL_MIN_LEARNED;
         }
-    } else if (decrease) {
-        k->factor *= 0.5;
-        if (k->factor < RL_MIN_FACTOR)
-            k->factor = RL_MIN_FACTOR;
     }
     if (decrease) {
         k->last_decrease_ns = now_ns;

@@ -20,13 +20,16 @@
  *     second adds RL_RECOVER_STEP, and once the reset the 429 announced
  *     (retry-after, else the limit's reset header, else 1 s) has passed it
  *     is 1 again;
- *   - when nothing is announced and the user set nothing, a learned rate:
- *     the first 429 sets it to the rate of successful replies in the last
- *     few seconds (or, if lower, to what a sub-second retry-after implies:
- *     one request per retry-after, a token bucket's refill), later 429s
- *     halve it (once a second), and it grows each second by a twentieth of
- *     the success rate seen at the first 429; after RL_FORGET_NS without a
- *     429 the key is unlimited again.
+ *   - when nothing is announced and the user set nothing, a learned rate.
+ *     Here a 429 only counts as rate pressure when 429s are at least
+ *     RL_PRESSURE of the key's replies over the last two seconds (and at
+ *     least 3): a stray 429 among many successes only delays its own job.
+ *     Under pressure, the first 429 sets the rate to the successful replies
+ *     per minute of the last few seconds (or, if lower, to what a sub-second
+ *     retry-after implies: one request per retry-after, a token bucket's
+ *     refill), later ones halve it (once a second), and it grows each second
+ *     by a twentieth of the success rate seen at the first 429; after
+ *     RL_FORGET_NS without a 429 the key is unlimited again.
  * The whole key pauses (cooling) only when the server says its bucket is
  * empty (remaining 0); otherwise only the 429'd job waits its retry-after.
  */
@@ -53,6 +56,7 @@ void    gcra_take(gcra_t *g, int64_t now_ns, uint64_t units);
 #define RL_CATCHUP_NS    250000000LL          /* key pacer tolerance */
 #define RL_FORGET_NS     60000000000LL        /* learned rate expires */
 #define RL_MIN_LEARNED   6.0                  /* requests per minute */
+#define RL_PRESSURE      0.2                  /* share of 429s that means "too fast" */
 
 typedef struct rl_key {
     gcra_t   req, tok;
@@ -71,6 +75,9 @@ typedef struct rl_key {
     uint32_t ok[8];
     int64_t  ok_epoch_s;
     int64_t  first_ok_ns;
+    /* replies and 429s in the current and the previous second */
+    uint32_t win_replies[2], win_429[2];
+    int64_t  win_epoch_s;
     uint64_t n429;
 } rl_key_t;
 

@@ -143,7 +143,7 @@ static void summary(run_ctx_t *c, int exit_code)
             (unsigned long long)s->failed,
             (unsigned long long)(total > done ? total - done : 0));
     if (c->o->have_budget) {
-        money_format(c->o->budget, 2, b, sizeof(b));
+        money_format_min(c->o->budget, 2, b, sizeof(b));
         fprintf(stderr, "  spend     $%s of $%s budget (possibly billed at crashes $%s, "
                 "estimated $%s)\n", a, b, u, e);
     } else {

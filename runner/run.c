@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 #include "clock.h"
 #include "report_run.h"
 #include "run_int.h"
@@ -86,10 +87,22 @@ static char *report_path_for(const char *results)
     return p;
 }
 
+/* 1 if path holds at least one byte of data (a .gz file made only of empty
+ * members, as a run leaves before its first result, holds none). */
 static int file_nonempty(const char *path)
 {
     struct stat st;
-    return stat(path, &st) == 0 && st.st_size > 0;
+    gzFile g;
+    char b;
+    int n;
+
+    if (stat(path, &st) != 0 || st.st_size == 0)
+        return 0;
+    if (!(g = gzopen(path, "rb")))
+        return 1;
+    n = gzread(g, &b, 1);
+    gzclose(g);
+    return n != 0;
 }
 
 /* Renames path to path.old-YYYYmmdd-HHMMSS[-N]; never overwrites. */
@@ -222,7 +235,7 @@ static void warn_reservations(run_ctx_t *c)
     if (fit >= (uint64_t)o->concurrency)
         return;
     money_format(c->scan.max_reservation, 4, a, sizeof(a));
-    money_format(room, 2, b, sizeof(b));
+    money_format_min(room, 2, b, sizeof(b));
     fprintf(stderr, "llmbatch: warning: the largest job reserves $%s (its worst case), so "
             "the $%s left under --budget lets only %llu such requests be in flight at once "
             "(--concurrency %d).\n", a, b, (unsigned long long)fit, o->concurrency);
@@ -418,7 +431,7 @@ int run_main(const run_opts_t *o)
      * run that wrote the checkpoint (same input, same settings). */
     if (!resumed || o->skip_invalid || o->have_budget) {
         so = (scan_opts_t){ &o->defs, c->prices, o->have_budget, o->skip_invalid, o->have_budget,
-                            20, stderr };
+                            20, stderr, c->spooled ? "<stdin>" : o->input };
         scan_rc = scan_input(c->input_path, &so, &c->scan);
         if (scan_rc != 0) {
             if (scan_rc == 2)
@@ -521,7 +534,8 @@ int run_main(const run_opts_t *o)
     /* the first commit records the input's identity before anything is sent */
     c->last_commit_ms = clock_mono_ms();
     if (sched_commit(c, 0) != 0) {
-        fprintf(stderr, "llmbatch: %s\n", c->fatal);
+        fprintf(stderr, "llmbatch: fatal: %s; nothing was sent.  Rerun the same command "
+                "to start once there is room.\n", c->fatal);
         rc = RUN_EXIT_IO;
         goto out;
     }

@@ -49,6 +49,7 @@ typedef struct slot {
     char          *last_body;
     size_t         last_body_len;
     char           last_code[64];
+    char           last_request_id[128];
     char           last_message[512];
     char           seen[160];       /* "429,500,timeout" */
 } slot_t;

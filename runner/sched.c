@@ -175,7 +175,8 @@ static void write_failure(run_ctx_t *c, slot_t *s, const char *code, const char 
     if (s->last_body && s->last_body_len)
         body = json_loadb(s->last_body, s->last_body_len, 0, NULL);
     if (results_error_line(&line, c->seed, s->job.ordinal, s->job.custom_id,
-                           s->last_status, NULL, body,
+                           s->last_status,
+                           s->last_request_id[0] ? s->last_request_id : NULL, body,
                            body ? NULL : s->last_body, s->last_body_len,
                            code, msg) == 0)
         emit(c, &c->out_err, &line);
@@ -188,14 +189,14 @@ static void write_failure(run_ctx_t *c, slot_t *s, const char *code, const char 
 }
 
 /* A job that could not even be parsed (with --skip-invalid). */
-static void write_invalid(run_ctx_t *c, uint64_t ordinal, const char *custom_id,
-                          const char *msg)
+static void write_invalid(run_ctx_t *c, uint64_t ordinal, uint64_t lineno,
+                          const char *custom_id, const char *msg)
 {
     buf_t line = BUF_INIT;
     char id[40];
 
     if (!custom_id) {
-        snprintf(id, sizeof(id), "line-%llu", (unsigned long long)ordinal + 1);
+        snprintf(id, sizeof(id), "line-%llu", (unsigned long long)lineno);
         custom_id = id;
     }
     if (results_error_line(&line, c->seed, ordinal, custom_id, 0, NULL, NULL, NULL, 0,
@@ -297,7 +298,7 @@ static slot_t *read_job(run_ctx_t *c, int *again)
         }
         bad = got == READER_TOOLONG ? SCAN_BAD_TOOLONG : bad_reason(c, ord);
         if (bad == SCAN_BAD_TOOLONG) {
-            write_invalid(c, ord, NULL, "line is longer than 32 MiB");
+            write_invalid(c, ord, lineno, NULL, "line is longer than 32 MiB");
             *again = 1;
             return NULL;
         }
@@ -309,7 +310,10 @@ static slot_t *read_job(run_ctx_t *c, int *again)
         if (job_parse(line, len, lineno, &c->defs, &s->job, err, sizeof(err)) != 0) {
             slot_free(c, s);
             if (c->o->skip_invalid) {
-                write_invalid(c, ord, NULL, err);
+                json_t *j = json_loadb(line, len, 0, NULL);
+                const char *id = json_string_value(json_object_get(j, "custom_id"));
+                write_invalid(c, ord, lineno, id && *id ? id : NULL, err);
+                json_decref(j);
                 *again = 1;
                 return NULL;
             }
@@ -321,7 +325,7 @@ static slot_t *read_job(run_ctx_t *c, int *again)
         }
         s->job.ordinal = ord;
         if (bad == SCAN_BAD_DUP) {
-            write_invalid(c, ord, s->job.custom_id, "duplicate custom_id");
+            write_invalid(c, ord, lineno, s->job.custom_id, "duplicate custom_id");
             slot_free(c, s);
             *again = 1;
             return NULL;
@@ -330,7 +334,7 @@ static slot_t *read_job(run_ctx_t *c, int *again)
         if (s->price && price_reservation(s->price, &s->job, &s->reservation,
                                           err, sizeof(err)) != 0) {
             if (c->budget.capped) {
-                write_invalid(c, ord, s->job.custom_id, err);
+                write_invalid(c, ord, lineno, s->job.custom_id, err);
                 slot_free(c, s);
                 *again = 1;
                 return NULL;
@@ -339,7 +343,7 @@ static slot_t *read_job(run_ctx_t *c, int *again)
             s->reservation = 0;
         }
         if (!s->price && c->budget.capped) {
-            write_invalid(c, ord, s->job.custom_id,
+            write_invalid(c, ord, lineno, s->job.custom_id,
                           "model is not in the price table; its cost cannot be bounded");
             slot_free(c, s);
             *again = 1;
@@ -574,6 +578,7 @@ static void retry_or_fail(run_ctx_t *c, slot_t *s, int64_t retry_after_ms,
 
 static void keep_body(slot_t *s, long status, const char *body, size_t len)
 {
+    s->last_request_id[0] = '\0';
     free(s->last_body);
     s->last_body = NULL;
     s->last_body_len = 0;
@@ -585,6 +590,27 @@ static void keep_body(slot_t *s, long status, const char *body, size_t len)
         s->last_body[len] = '\0';
         s->last_body_len = len;
     }
+}
+
+static void keep_request_id(slot_t *s, const headers_t *h)
+{
+    const char *id = provider_request_id(h);
+    snprintf(s->last_request_id, sizeof(s->last_request_id), "%s", id ? id : "");
+}
+
+/* A failed attempt charged at its reservation shows in its model's and key's
+ * cost, so the breakdowns add up to the total. */
+static void account_possibly_billed(run_ctx_t *c, slot_t *s)
+{
+    model_stats_t *m = stats_model(&c->stats, s->job.model);
+    key_stats_t *ks = s->key ? stats_key(&c->stats, s->key->name) : NULL;
+
+    if (m)
+        m->cost = money_add(m->cost, s->reservation);
+    if (ks)
+        ks->cost = money_add(ks->cost, s->reservation);
+    if (s->key)
+        s->key->cost = money_add(s->key->cost, s->reservation);
 }
 
 static void account_success(run_ctx_t *c, slot_t *s, const usage_t *u, money_t cost)
@@ -633,6 +659,8 @@ static void on_done(void *ctx, void *user, const xfer_result_t *r)
         if (s->reserved) {
             budget_settle(&c->budget, s->reservation, 0,
                           r->reached ? SETTLE_POSSIBLY_BILLED : SETTLE_RELEASE);
+            if (r->reached)
+                account_possibly_billed(c, s);
             s->reserved = 0;
         }
         if (r->timed_out)
@@ -690,9 +718,12 @@ static void on_done(void *ctx, void *user, const xfer_result_t *r)
     case OUT_RETRY: {
         char st[16];
         int billed = !o.rate_limited && (r->status >= 500 || r->status < 300);
-        if (s->reserved)
+        if (s->reserved) {
             budget_settle(&c->budget, s->reservation, 0,
                           billed ? SETTLE_POSSIBLY_BILLED : SETTLE_RELEASE);
+            if (billed)
+                account_possibly_billed(c, s);
+        }
         s->reserved = 0;
         if (o.rate_limited && k) {
             rl_key_on_429(&k->rl, now_ns, o.retry_after_ms,
@@ -712,6 +743,7 @@ static void on_done(void *ctx, void *user, const xfer_result_t *r)
         snprintf(s->last_code, sizeof(s->last_code), "%s", o.code);
         snprintf(s->last_message, sizeof(s->last_message), "%s", o.message);
         keep_body(s, r->status, r->body, r->body_len);
+        keep_request_id(s, r->headers);
         retry_or_fail(c, s, o.retry_after_ms, o.code);
         break;
     }
@@ -720,6 +752,7 @@ static void on_done(void *ctx, void *user, const xfer_result_t *r)
             budget_settle(&c->budget, s->reservation, 0, SETTLE_RELEASE);
         s->reserved = 0;
         keep_body(s, r->status, r->body, r->body_len);
+        keep_request_id(s, r->headers);
         write_failure(c, s, o.code[0] ? o.code : "invalid_request", o.message);
         finish_group(c, s, 0, r->status, NULL, NULL, 0, NULL, 0,
                      o.code[0] ? o.code : "invalid_request", o.message);

@@ -350,6 +350,14 @@ static void test_full_rate_after_reset(void)
 
 /* ---- learned rate -------------------------------------------------------- */
 
+/* Rate pressure: enough 429s at `at` to be RL_PRESSURE of the key's recent
+ * replies, as a server over its limit answers. */
+static void storm(rl_key_t *k, int64_t at, int64_t retry_after_ms, const rl_info_t *in)
+{
+    for (int i = 0; i < 40; i++)
+        rl_key_on_429(k, at, retry_after_ms, in);
+}
+
 static void test_learned_rate(void)
 {
     rl_key_t k;
@@ -363,16 +371,16 @@ static void test_learned_rate(void)
         rl_key_take(&k, now, 50);
         rl_key_success(&k, now);
     }
-    rl_key_on_429(&k, now, 1000, NULL);
+    storm(&k, now, 1000, NULL);
     CHECK(rl_key_rpm(&k) > 0);
     CHECK(near(rl_key_rpm(&k), 1200, 120));
     /* and it is paced at that rate now */
     rl_key_take(&k, now, 50);
     CHECK(rl_key_wait_ns(&k, now) >= 40 * MS);
     /* a second 429 in the same second does not halve again; one later does */
-    rl_key_on_429(&k, now + 100 * MS, 1000, NULL);
+    storm(&k, now + 100 * MS, 1000, NULL);
     CHECK(near(rl_key_rpm(&k), 1200, 120));
-    rl_key_on_429(&k, now + 1100 * MS, 1000, NULL);
+    storm(&k, now + 1100 * MS, 1000, NULL);
     CHECK(near(rl_key_rpm(&k), 600, 60));
     /* additive recovery: a twentieth of the first learned rate per second */
     rl_key_wait_ns(&k, now + 3100 * MS);
@@ -392,7 +400,7 @@ static void test_learned_rate(void)
         if ((now / MS) % 50 == 0)
             rl_key_success(&k, now);          /* 10 got through */
     }
-    rl_key_on_429(&k, now, 2000, NULL);
+    storm(&k, now, 2000, NULL);
     CHECK(rl_key_rpm(&k) > 0);
     CHECK(rl_key_rpm(&k) <= 600 + 1);         /* 10 in (at least) one second */
     rl_key_take(&k, now, 50);
@@ -404,16 +412,31 @@ static void test_learned_rate(void)
         rl_key_take(&k, now, 50);
         rl_key_success(&k, now);
     }
-    rl_key_on_429(&k, now, 200, NULL);
+    storm(&k, now, 200, NULL);
     CHECK(near(rl_key_rpm(&k), 300, 1e-6));
     /* and it recovers by a twentieth of the success rate it saw */
     rl_key_wait_ns(&k, now + 2 * S);
     CHECK(near(rl_key_rpm(&k), 300 + 2 * 60, 15));
 
-    /* no success at all yet: the floor, never unlimited */
+    /* nothing got through yet: a sub-second retry-after is all we know */
     rl_key_init(&k, 0, 0);
-    rl_key_on_429(&k, 3 * S, 200, NULL);
-    CHECK(near(rl_key_rpm(&k), RL_MIN_LEARNED, 1e-9));
+    storm(&k, 3 * S, 200, NULL);
+    CHECK(near(rl_key_rpm(&k), 300, 1e-9));
+    /* and without it there is nothing to learn: only the jobs wait */
+    rl_key_init(&k, 0, 0);
+    storm(&k, 3 * S, 2000, NULL);
+    CHECK(rl_key_rpm(&k) == 0);
+
+    /* a stray 429 among many successes does not slow the key */
+    rl_key_init(&k, 0, 0);
+    for (now = 100 * S; now < 112 * S; now += 10 * MS) {
+        rl_key_take(&k, now, 50);
+        rl_key_success(&k, now);
+        if ((now / MS) % 1000 == 0)
+            rl_key_on_429(&k, now, 150, NULL);   /* one in a hundred */
+    }
+    CHECK(rl_key_rpm(&k) == 0);
+    CHECK(rl_key_wait_ns(&k, now) == 0);
 
     /* a few seconds of 100/s: the rate is measured over the time the key
      * has existed, not diluted over the whole window */
@@ -422,7 +445,7 @@ static void test_learned_rate(void)
         rl_key_take(&k, now, 50);
         rl_key_success(&k, now);
     }
-    rl_key_on_429(&k, now, 1000, NULL);
+    storm(&k, now, 1000, NULL);
     CHECK(rl_key_rpm(&k) >= 6000 * 0.8);
     CHECK(rl_key_rpm(&k) <= 6000 * 1.2);
 
@@ -432,7 +455,7 @@ static void test_learned_rate(void)
         rl_key_take(&k, now, 50);
         rl_key_success(&k, now);
     }
-    rl_key_on_429(&k, now, 1000, NULL);
+    storm(&k, now, 1000, NULL);
     CHECK(near(rl_key_rpm(&k), 150, 1e-6));
     CHECK(k.learned_rpm == 0);
 }
