@@ -152,7 +152,7 @@ static int rl_key_pressure(const rl_key_t *k)
 {
     uint32_t n = k->win_replies[0] + k->win_replies[1];
     uint32_t r = k->win_429[0] + k->win_429[1];
-    return r >= 3 && (double)r >= RL_PRESSURE * (double)n;
+    return r >= RL_PRESSURE_MIN && (double)r >= RL_PRESSURE * (double)n;
 }
 
 void rl_key_success(rl_key_t *k, int64_t now_ns)

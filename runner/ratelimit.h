@@ -23,7 +23,7 @@
  *   - when nothing is announced and the user set nothing, a learned rate.
  *     Here a 429 only counts as rate pressure when 429s are at least
  *     RL_PRESSURE of the key's replies over the last two seconds (and at
- *     least 3): a stray 429 among many successes only delays its own job.
+ *     least RL_PRESSURE_MIN): a stray 429 among many successes only delays its own job.
  *     Under pressure, the first 429 sets the rate to the successful replies
  *     per minute of the last few seconds (or, if lower, to what a sub-second
  *     retry-after implies: one request per retry-after, a token bucket's
@@ -57,6 +57,7 @@ void    gcra_take(gcra_t *g, int64_t now_ns, uint64_t units);
 #define RL_FORGET_NS     60000000000LL        /* learned rate expires */
 #define RL_MIN_LEARNED   6.0                  /* requests per minute */
 #define RL_PRESSURE      0.2                  /* share of 429s that means "too fast" */
+#define RL_PRESSURE_MIN  10                   /* ... and at least this many of them */
 
 typedef struct rl_key {
     gcra_t   req, tok;
