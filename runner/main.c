@@ -209,8 +209,10 @@ static int parse_args(int argc, char **argv, int start, run_opts_t *o, int *prob
     for (int i = start; i < argc; i++) {
         int r;
         if (argv[i][0] == '-' && argv[i][1] != '\0') {
-            if (!strncmp(argv[i], "--key", 5) || !strncmp(argv[i], "--api-key", 9) ||
-                !strncmp(argv[i], "--api_key", 9)) {
+            size_t nl = strcspn(argv[i], "=");
+            if ((nl == 5 && !strncmp(argv[i], "--key", 5)) ||
+                (nl == 9 && (!strncmp(argv[i], "--api-key", 9) ||
+                             !strncmp(argv[i], "--api_key", 9)))) {
                 fprintf(stderr, "llmbatch: API keys are never taken on the command line "
                         "(other users can read process arguments): use OPENAI_API_KEY / "
                         "ANTHROPIC_API_KEY or --keys-file FILE\n");
