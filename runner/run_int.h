@@ -33,6 +33,7 @@ typedef struct slot {
     int            attempts;        /* counted attempts (not key re-routes,
                                        not rate-limit 429s) */
     int            rate_limited;    /* rate-limit 429s seen */
+    int            starts;          /* requests sent for this job */
     int64_t        not_before_ns;
     api_key_t     *key;             /* while in flight */
     int            inflight;

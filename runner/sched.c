@@ -408,7 +408,7 @@ static int start_slot(run_ctx_t *c, slot_t *s, api_key_t *k, int64_t now_ns)
     k->inflight++;
     k->requests++;
     c->stats.requests_sent++;
-    if (s->attempts > 1)
+    if (s->starts++ > 0)
         c->stats.retries++;
     return 0;
 }
