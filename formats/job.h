@@ -40,8 +40,15 @@ typedef struct job_defaults {
 } job_defaults_t;
 
 enum {
-    JOB_WANT_KEY = 1,   /* compute key: the request's identity (canon.h) */
-    JOB_NO_BODY  = 2    /* validation only: body stays NULL, body_len = line length */
+    JOB_WANT_KEY = 1,   /* key = canon_request_key(): canonical identity (cache) */
+    JOB_NO_BODY  = 2,   /* validation only: body stays NULL, body_len = line length */
+    JOB_FAST     = 4,   /* OpenAI batch lines that need no rewriting are taken
+                           apart with jsonscan, without a jansson tree: the body
+                           is sent as written.  nontext_parts and has_tools are
+                           then not counted (only exact cost bounds need them).
+                           Anything unusual falls back to the full parser. */
+    JOB_RAW_KEY  = 8    /* key = SHA-256 of dialect, path and the body bytes
+                           (in-run dedup of byte-identical requests) */
 };
 
 typedef struct job {

@@ -20,6 +20,7 @@
 
 #include "civil.h"
 #include "provider_int.h"
+#include "jsonscan.h"
 
 #define PROV_RETRY_CAP_MS (3600LL * 1000)
 
@@ -437,6 +438,40 @@ static void prov_status_message(outcome_t *o, long status, const char *body,
     }
 }
 
+/* The common case without a jansson tree: a 2xx whose body is one valid
+ * JSON object on one line.  Only its "usage" member is parsed; o->body
+ * stays NULL (the caller embeds the bytes as they are).  0 if the full
+ * parse must decide. */
+static int prov_fast_success(dialect_t d, const char *body, size_t len, outcome_t *o)
+{
+    jspan_t all = { body, len }, us;
+
+    if (!body || !len || memchr(body, '\n', len) || memchr(body, '\r', len) ||
+        jsonscan_validate(body, len) != 0)
+        return 0;
+    all = jsonscan_trim(all);
+    if (all.p[0] != '{')
+        return 0;
+    switch (jsonscan_member(all, "usage", &us)) {
+    case -1:
+        return 0;                       /* odd keys: let the full parse decide */
+    case 0:
+        o->kind = OUT_SUCCESS;
+        return 1;
+    }
+    o->kind = OUT_SUCCESS;
+    {
+        json_t *wrap = json_object();
+        json_t *u = json_loadb(us.p, us.n, JSON_DECODE_ANY, NULL);
+        if (wrap && u && json_object_set_new(wrap, "usage", u) == 0)
+            provider_usage(d, wrap, &o->usage);
+        else
+            json_decref(u);
+        json_decref(wrap);
+    }
+    return 1;
+}
+
 void provider_classify(dialect_t d, long status, const headers_t *h,
                        const char *body, size_t body_len, int64_t now_ms,
                        outcome_t *o)
@@ -446,6 +481,8 @@ void provider_classify(dialect_t d, long status, const headers_t *h,
 
     outcome_init(o);
     o->retry_after_ms = provider_retry_after_ms(h, now_ms);
+    if (status >= 200 && status < 300 && prov_fast_success(d, body, body_len, o))
+        return;
     if (body && body_len > 0)
         o->body = json_loadb(body, body_len, 0, NULL);
 

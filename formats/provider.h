@@ -49,7 +49,10 @@ typedef struct outcome {
     int      rate_limited;   /* a 429 that is about rate, not quota */
     int64_t  retry_after_ms; /* from retry-after-ms / retry-after; -1 none */
     usage_t  usage;
-    json_t  *body;           /* parsed body (owned; NULL if not JSON) */
+    json_t  *body;           /* parsed body (owned).  NULL if not JSON, and
+                                also for a success whose body is one JSON
+                                object on one line: only its usage is
+                                parsed, the caller embeds the bytes */
     char     code[64];       /* error code, e.g. "rate_limit_exceeded" */
     char     message[512];   /* server's message or our reason */
 } outcome_t;

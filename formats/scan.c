@@ -354,9 +354,9 @@ int scan_input(const char *fpath, const scan_opts_t *opts, scan_result_t *r)
     uint64_t lineno;
     int rc = 0, got;
 
-    defs.flags &= ~(unsigned)JOB_WANT_KEY;
+    defs.flags &= ~(unsigned)(JOB_WANT_KEY | JOB_RAW_KEY);
     if (!o->exact_bodies)
-        defs.flags |= JOB_NO_BODY;
+        defs.flags |= JOB_NO_BODY | JOB_FAST;
     so.defs = &defs;
     memset(r, 0, sizeof(*r));
     rd = reader_open(fpath, err, sizeof(err));

@@ -499,8 +499,12 @@ int run_main(const run_opts_t *o)
             fprintf(stderr, "llmbatch: warning: %s\n", err);
     }
     c->defs = o->defs;
-    if (!o->no_dedup || c->cache)
-        c->defs.flags |= JOB_WANT_KEY;
+    if (c->cache)
+        c->defs.flags |= JOB_WANT_KEY;      /* canonical: shared across runs */
+    else if (!o->no_dedup)
+        c->defs.flags |= JOB_RAW_KEY;       /* in-run: byte-identical bodies */
+    if (!o->have_budget)
+        c->defs.flags |= JOB_FAST;          /* exact bounds need the full parse */
     c->max_active = o->concurrency * 2 + 16;
     if (!o->no_dedup) {
         size_t nb = 64;

@@ -50,6 +50,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!v)
         fprintf(stderr, "body is not JSON (%s): %s\n", jerr.text, j.body);
     FUZZ_CHECK(json_is_object(v));
+
+    /* the JOB_FAST path must agree with the full parser wherever it takes
+     * the line (it may only decline, never decide differently) */
+    {
+        static const job_defaults_t fast = { "gpt-4o-mini", 64, -1, JOB_FAST };
+        job_t f;
+        json_t *fv;
+
+        memset(&f, 0, sizeof f);
+        FUZZ_CHECK(job_parse((const char *)data, size, 7, &fast, &f, err, sizeof err) == 0);
+        FUZZ_CHECK(strcmp(f.custom_id, j.custom_id) == 0);
+        FUZZ_CHECK(strcmp(f.model, j.model) == 0);
+        FUZZ_CHECK(f.path == j.path && f.endpoint == j.endpoint && f.dialect == j.dialect);
+        FUZZ_CHECK(f.max_output == j.max_output && f.n == j.n);
+        fv = json_loadb(f.body, f.body_len, 0, NULL);
+        FUZZ_CHECK(fv != NULL && json_equal(fv, v));
+        json_decref(fv);
+        job_release(&f);
+    }
     json_decref(v);
     job_release(&j);
     return 0;

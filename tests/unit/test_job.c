@@ -2,6 +2,7 @@
  * extracted fields and the error messages for malformed lines. */
 #include "job.h"
 #include "tap.h"
+static void test_fast_agrees(void);
 
 #include <stdlib.h>
 #include <jansson.h>
@@ -424,5 +425,62 @@ int main(void)
     test_anthropic_batch();
     test_bare();
     test_errors();
+    test_fast_agrees();
     return tap_done();
+}
+
+/* JOB_FAST must agree with the full parser wherever it takes a line. */
+static const char *const fast_lines[] = {
+    "{\"custom_id\":\"a\",\"method\":\"POST\",\"url\":\"/v1/chat/completions\",\"body\":{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":5}}",
+    "{\"custom_id\":\"b\",\"url\":\"/v1/chat/completions\",\"body\":{\"model\":\"gpt-4o\",\"messages\":[],\"max_completion_tokens\":7,\"max_tokens\":9,\"n\":3}}",
+    "{ \"custom_id\" : \"c\" , \"url\" : \"/v1/embeddings\" , \"body\" : { \"model\" : \"text-embedding-3-small\" , \"input\" : [\"x\", \"yy\"] } }",
+    "{\"custom_id\":\"d\",\"url\":\"/v1/responses\",\"body\":{\"model\":\"gpt-5\",\"input\":\"q\",\"max_output_tokens\":100,\"temperature\":0.7}}",
+    "{\"custom_id\":\"e\",\"url\":\"v1/completions\",\"body\":{\"model\":\"gpt-3.5-turbo-instruct\",\"prompt\":\"caf\xc3\xa9\"}}",
+    "{\"custom_id\":\"f\",\"url\":\"/v1/chat/completions\",\"body\":{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"a\\\"b\"}]}}",
+    /* lines the fast path must leave to the full parser */
+    "{\"custom_id\":\"g\",\"url\":\"/v1/chat/completions\",\"body\":{\"model\":\"gpt-4o\",\"max_tokens\":0}}",
+    "{\"custom_id\":\"h\",\"url\":\"/v1/chat/completions\",\"body\":{\"model\":\"gpt-4o\",\"max_tokens\":1.5}}",
+    "{\"custom_id\":\"i\",\"method\":\"GET\",\"url\":\"/v1/chat/completions\",\"body\":{\"model\":\"gpt-4o\"}}",
+    "{\"custom_id\":\"j\\u0041\",\"url\":\"/v1/chat/completions\",\"body\":{\"model\":\"gpt-4o\"}}",
+    "{\"custom_id\":\"k\",\"url\":\"/v1/messages\",\"body\":{\"model\":\"claude-haiku-4-5\",\"max_tokens\":5,\"messages\":[]}}",
+    "{\"custom_id\":\"l\",\"url\":\"/v1/chat/completions\",\"body\":{\"messages\":[]}}",
+    "{\"custom_id\":\"\",\"url\":\"/v1/chat/completions\",\"body\":{\"model\":\"gpt-4o\"}}",
+    "{\"custom_id\":\"m\",\"url\":\"/v1/nope\",\"body\":{\"model\":\"gpt-4o\"}}",
+    "{\"custom_id\":\"n\",\"url\":\"/v1/chat/completions\",\"body\":[1]}",
+    "{\"custom_id\":\"o\",\"url\":\"/v1/chat/completions\",\"body\":{\"model\":\"gpt-4o\"},}",
+    "{\"custom_id\":\"p\",\"url\":\"/v1/chat/completions\",\"body\":{\"model\":\"gpt-4o\",\"n\":-1}}",
+    "{\"custom_id\":5,\"url\":\"/v1/chat/completions\",\"body\":{\"model\":\"gpt-4o\"}}",
+};
+
+static void test_fast_agrees(void)
+{
+    job_defaults_t slow = { "gpt-4o-mini", 0, -1, 0 }, fast = { "gpt-4o-mini", 0, -1, JOB_FAST };
+    char e1[256], e2[256];
+
+    for (size_t i = 0; i < sizeof fast_lines / sizeof *fast_lines; i++) {
+        job_t a = {0}, b = {0};
+        const char *l = fast_lines[i];
+        int ra = job_parse(l, strlen(l), 3, &slow, &a, e1, sizeof e1);
+        int rb = job_parse(l, strlen(l), 3, &fast, &b, e2, sizeof e2);
+
+        CHECK_INT(rb, ra);
+        if (ra == 0 && rb == 0) {
+            json_t *ja = json_loads(a.body, 0, NULL), *jb = json_loads(b.body, 0, NULL);
+            CHECK_STR(b.custom_id, a.custom_id);
+            CHECK_STR(b.model, a.model);
+            CHECK_STR(b.path, a.path);
+            CHECK_INT(b.endpoint, a.endpoint);
+            CHECK_INT(b.dialect, a.dialect);
+            CHECK_INT(b.max_output, a.max_output);
+            CHECK_INT(b.n, a.n);
+            CHECK_INT(b.text_bytes, a.text_bytes);
+            CHECK(ja && jb && json_equal(ja, jb));
+            json_decref(ja);
+            json_decref(jb);
+        } else {
+            CHECK_STR(e2, e1);          /* same message: the full parser decided */
+        }
+        job_release(&a);
+        job_release(&b);
+    }
 }

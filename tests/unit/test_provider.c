@@ -57,9 +57,17 @@ int main(void)
     outcome_init(&o);
 
     /* ---- success and bad 2xx bodies ---- */
-    classify(DIALECT_OPENAI, 200, OA_CHAT, &o);
+    /* a pretty-printed reply is parsed whole (the caller re-serialises it) */
+    classify(DIALECT_OPENAI, 200, "{\n  \"id\": \"x\",\n  \"usage\": {\"prompt_tokens\": 3,"
+             " \"completion_tokens\": 4}\n}", &o);
     CHECK_INT(o.kind, OUT_SUCCESS);
     CHECK(o.body != NULL);
+    CHECK_INT(o.usage.input, 3);
+    CHECK_INT(o.usage.output, 4);
+    outcome_release(&o);
+    classify(DIALECT_OPENAI, 200, OA_CHAT, &o);
+    CHECK_INT(o.kind, OUT_SUCCESS);
+    CHECK(o.body == NULL);          /* one-line object: the fast path, no tree */
     CHECK_INT(o.usage.present, 1);
     CHECK_INT(o.usage.input, 176);
     CHECK_INT(o.usage.cached_input, 1024);
