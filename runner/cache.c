@@ -22,6 +22,7 @@
  *           cost_pp INT, created INT)  -- created: unix seconds
  *   stats(name TEXT PRIMARY KEY, value INT)  -- 'hits', 'saved_pp'
  */
+#include <unistd.h>
 #include "cache.h"
 #include "buf.h"
 #include "canon.h"
@@ -298,8 +299,17 @@ cache_t *cache_open(const char *dir, char *err, size_t errlen)
         goto err;
     }
     memcpy(c->dir, dir, dlen + 1);
-    if (db_open(dir, 1, &c->db, why, sizeof why) != 0)
-        goto err;
+    /* Another run opening the same cache at this moment can hold the lock
+     * that switching to WAL or creating the schema needs, and SQLite does
+     * not always wait on its busy handler there: try again for up to 2 s
+     * (this is start-up, before any request is sent). */
+    for (int tries = 0;; tries++) {
+        if (db_open(dir, 1, &c->db, why, sizeof why) == 0)
+            break;
+        if (tries >= 40 || (!strstr(why, "locked") && !strstr(why, "busy")))
+            goto err;
+        usleep(50 * 1000);
+    }
     if (sqlite3_prepare_v3(c->db,
             "SELECT status, body, cost_pp FROM entries WHERE key = ?1",
             -1, SQLITE_PREPARE_PERSISTENT, &c->st_get, NULL) != SQLITE_OK ||
