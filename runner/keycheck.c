@@ -18,6 +18,7 @@
 typedef struct kc_item {
     api_key_t *key;
     char *url, *body;
+    struct curl_slist *hdrs;
     long status;
     char verdict[300];
     rl_info_t rl;
@@ -129,7 +130,9 @@ int keys_cmd(const char *keys_file, const char *base_url, int probe, const char 
         if (probe)
             hdrs[n++] = "Content-Type: application/json";
         hdrs[n] = NULL;
-        if (pool_start(&pool, it->url, hdrs, it->body, it->body ? strlen(it->body) : 0, it))
+        it->hdrs = pool_headers(hdrs);
+        if (!it->hdrs ||
+            pool_start(&pool, it->url, it->hdrs, it->body, it->body ? strlen(it->body) : 0, it))
             goto out;
         memset(auth, 0, sizeof(auth));
     }
@@ -160,6 +163,7 @@ out:
         for (size_t i = 0; i < ks.n; i++) {
             free(items[i].url);
             free(items[i].body);
+            pool_headers_free(items[i].hdrs);
         }
     free(items);
     pool_release(&pool);

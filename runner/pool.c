@@ -96,13 +96,14 @@ static void wipe_headers(struct curl_slist *l)
     curl_slist_free_all(l);
 }
 
+static void xfer_setup(pool_t *p, xfer_t *x);
+
 static xfer_t *xfer_get(pool_t *p)
 {
     xfer_t *x = p->free_list;
 
     if (x) {
         p->free_list = x->next_free;
-        curl_easy_reset(x->easy);
         return x;
     }
     x = calloc(1, sizeof(*x));
@@ -115,13 +116,12 @@ static xfer_t *xfer_get(pool_t *p)
         free(x);
         return NULL;
     }
+    xfer_setup(p, x);
     return x;
 }
 
 static void xfer_put(pool_t *p, xfer_t *x)
 {
-    wipe_headers(x->req_headers);
-    x->req_headers = NULL;
     buf_reset(&x->body);
     if (x->body.cap > (1u << 20))
         buf_release(&x->body);     /* don't let one huge reply pin memory */
@@ -133,39 +133,12 @@ static void xfer_put(pool_t *p, xfer_t *x)
     p->free_list = x;
 }
 
-int pool_start(pool_t *p, const char *url, const char *const *headers,
-               const char *body, size_t body_len, void *user)
+/* The options that are the same for every transfer, set once per handle. */
+static void xfer_setup(pool_t *p, xfer_t *x)
 {
-    xfer_t *x = xfer_get(p);
-    CURL *e;
+    CURL *e = x->easy;
 
-    if (!x)
-        return -1;
-    e = x->easy;
-    for (const char *const *h = headers; h && *h; h++) {
-        struct curl_slist *n = curl_slist_append(x->req_headers, *h);
-        if (!n)
-            goto fail;
-        x->req_headers = n;
-    }
-    {
-        /* curl would otherwise wait for 100-continue on large bodies */
-        struct curl_slist *n = curl_slist_append(x->req_headers, "Expect:");
-        if (!n)
-            goto fail;
-        x->req_headers = n;
-    }
-    x->user = user;
-    x->errbuf[0] = '\0';
-    curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->req_headers);
-    if (body) {
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-    } else {
-        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
-    }
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
@@ -191,6 +164,55 @@ int pool_start(pool_t *p, const char *url, const char *const *headers,
     if (p->opts.insecure) {
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+}
+
+struct curl_slist *pool_headers(const char *const *headers)
+{
+    struct curl_slist *l = NULL;
+
+    for (const char *const *h = headers; h && *h; h++) {
+        struct curl_slist *n = curl_slist_append(l, *h);
+        if (!n)
+            goto fail;
+        l = n;
+    }
+    {
+        /* curl would otherwise wait for 100-continue on large bodies */
+        struct curl_slist *n = curl_slist_append(l, "Expect:");
+        if (!n)
+            goto fail;
+        l = n;
+    }
+    return l;
+fail:
+    pool_headers_free(l);
+    return NULL;
+}
+
+void pool_headers_free(struct curl_slist *l)
+{
+    wipe_headers(l);
+}
+
+int pool_start(pool_t *p, const char *url, const struct curl_slist *headers,
+               const char *body, size_t body_len, void *user)
+{
+    xfer_t *x = xfer_get(p);
+    CURL *e;
+
+    if (!x)
+        return -1;
+    e = x->easy;
+    x->user = user;
+    x->errbuf[0] = '\0';
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
+    if (body) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    } else {
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     }
     x->started_ms = clock_mono_ms();
     if (curl_multi_add_handle(p->multi, e) != CURLM_OK)

@@ -30,7 +30,6 @@ typedef struct pool_opts {
 
 typedef struct xfer {
     CURL              *easy;
-    struct curl_slist *req_headers;
     buf_t              body;
     headers_t          headers;
     char               errbuf[CURL_ERROR_SIZE];
@@ -68,11 +67,16 @@ typedef struct pool {
 
 int  pool_init(pool_t *p, const pool_opts_t *o);
 void pool_release(pool_t *p);
-/* Starts a POST (body != NULL) or GET.  headers: NULL-terminated list of
- * "Name: value" lines (the auth header among them; it is copied into curl's
- * list and wiped when the transfer ends).  The body must stay valid until
- * the transfer completes.  0 or -1. */
-int  pool_start(pool_t *p, const char *url, const char *const *headers,
+/* Builds a request header list from a NULL-terminated array of "Name:
+ * value" lines (plus "Expect:").  Lists are built once per key, not per
+ * request; pool_headers_free() wipes the bytes (an auth header is a secret)
+ * and frees.  NULL on ENOMEM. */
+struct curl_slist *pool_headers(const char *const *headers);
+void pool_headers_free(struct curl_slist *l);
+/* Starts a POST (body != NULL) or GET.  The header list, url and body must
+ * stay valid until the transfer completes.  Handles are reused without
+ * curl_easy_reset: only the per-request options change.  0 or -1. */
+int  pool_start(pool_t *p, const char *url, const struct curl_slist *headers,
                 const char *body, size_t body_len, void *user);
 /* Drives transfers and reports each finished one through done().  Never
  * blocks.  Returns the number finished. */

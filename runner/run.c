@@ -331,6 +331,10 @@ static void free_ctx(run_ctx_t *c)
     cache_close(c->cache);
     reader_free(c->rd);
     prices_free(c->prices);
+    if (c->key_hdrs)
+        for (size_t i = 0; i < c->keys.n; i++)
+            pool_headers_free(c->key_hdrs[i]);
+    free(c->key_hdrs);
     keys_release(&c->keys);
     ckpt_release(&c->ckpt);
     stats_release(&c->stats);
@@ -344,6 +348,10 @@ static void free_ctx(run_ctx_t *c)
     free(c->ckpt_path);
     free(c->base_url[0]);
     free(c->base_url[1]);
+    for (int d = 0; d < 2; d++)
+        for (int e = 0; e < 5; e++)
+            free(c->urls[d][e]);
+
     if (c->sig_pipe[0] >= 0) close(c->sig_pipe[0]);
     if (c->sig_pipe[1] >= 0) close(c->sig_pipe[1]);
 }
@@ -477,6 +485,8 @@ int run_main(const run_opts_t *o)
         /* nothing left at all */
     }
 
+    if (!(c->key_hdrs = calloc(c->keys.n ? c->keys.n : 1, sizeof(*c->key_hdrs))))
+        goto oom;
     if (!(c->base_url[0] = base_url_for(o, DIALECT_OPENAI)) ||
         !(c->base_url[1] = base_url_for(o, DIALECT_ANTHROPIC)))
         goto oom;

@@ -69,6 +69,8 @@ typedef struct run_ctx {
     char     *errors_path, *report_path, *ckpt_path, *input_path;
     int       spooled;              /* input came from stdin (no resume) */
     char     *base_url[2];          /* per dialect */
+    char     *urls[2][5];           /* base joined with each endpoint, made once */
+    struct curl_slist **key_hdrs;   /* request headers per key, made once */
     /* inputs */
     prices_t *prices;
     keys_t    keys;

@@ -368,33 +368,44 @@ static void put_back(run_ctx_t *c, slot_t *s, int from_retry)
         c->held = s;
 }
 
-static int build_request(run_ctx_t *c, slot_t *s, api_key_t *k, char *url_out[1],
-                         char auth[], size_t authlen)
+/* The header list of key k (auth, content type, dialect headers), built on
+ * first use and kept for the run. */
+static const struct curl_slist *key_headers(run_ctx_t *c, api_key_t *k)
 {
-    if (keys_auth_header(k, auth, authlen))
-        return -1;
-    url_out[0] = url_join(c->base_url[s->job.dialect], s->job.path);
-    return url_out[0] ? 0 : -1;
+    size_t i = (size_t)(k - c->keys.v);
+    char auth[4200];
+    const char *h[4];
+    int n = 0;
+
+    if (c->key_hdrs[i])
+        return c->key_hdrs[i];
+    if (keys_auth_header(k, auth, sizeof(auth)))
+        return NULL;
+    h[n++] = "Content-Type: application/json";
+    h[n++] = auth;
+    if (k->dialect == DIALECT_ANTHROPIC)
+        h[n++] = "anthropic-version: 2023-06-01";
+    h[n] = NULL;
+    c->key_hdrs[i] = pool_headers(h);
+    memset(auth, 0, sizeof(auth));
+    return c->key_hdrs[i];
+}
+
+static const char *job_url(run_ctx_t *c, const job_t *j)
+{
+    char **u = &c->urls[j->dialect][j->endpoint];
+    if (!*u)
+        *u = url_join(c->base_url[j->dialect], j->path);
+    return *u;
 }
 
 static int start_slot(run_ctx_t *c, slot_t *s, api_key_t *k, int64_t now_ns)
 {
-    char auth[4200];
-    char *url = NULL;
-    const char *hdrs[5];
-    int n = 0, rc;
+    const struct curl_slist *hdrs = key_headers(c, k);
+    const char *url = job_url(c, &s->job);
 
-    if (build_request(c, s, k, &url, auth, sizeof(auth)))
-        return -1;
-    hdrs[n++] = "Content-Type: application/json";
-    hdrs[n++] = auth;
-    if (s->job.dialect == DIALECT_ANTHROPIC)
-        hdrs[n++] = "anthropic-version: 2023-06-01";
-    hdrs[n] = NULL;
-    rc = pool_start(&c->pool, url, hdrs, s->job.body, s->job.body_len, s);
-    memset(auth, 0, sizeof(auth));
-    free(url);
-    if (rc)
+    if (!hdrs || !url ||
+        pool_start(&c->pool, url, hdrs, s->job.body, s->job.body_len, s) != 0)
         return -1;
     budget_reserve(&c->budget, s->reservation);
     c->reserved_since_commit = money_add(c->reserved_since_commit, s->reservation);
