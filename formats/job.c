@@ -290,12 +290,13 @@ static int job_parse_fast(const char *line, size_t len, const job_defaults_t *de
     static const char *const body_keys[] = {
         "model", "max_completion_tokens", "max_tokens", "max_output_tokens", "n",
         "messages", "prompt", "input", "system", "instructions",
+        "best_of", "previous_response_id", "conversation",
     };
-    enum { B_MODEL, B_MCT, B_MT, B_MOT, B_N, B_TEXT };
-    jspan_t top = { line, len }, tv[5], bv[10], url, id, model, m;
+    enum { B_MODEL, B_MCT, B_MT, B_MOT, B_N, B_TEXT, B_BEST = 10, B_PREV, B_CONV, B_NKEYS };
+    jspan_t top = { line, len }, tv[5], bv[B_NKEYS], url, id, model, m;
     unsigned tf, bf;
     char urlbuf[64];
-    uint64_t mct = 0, mt = 0, mot = 0, n = 1;
+    uint64_t mct = 0, mt = 0, mot = 0, n = 1, best = 0;
     endpoint_t ep;
     const char *path;
 
@@ -318,23 +319,30 @@ static int job_parse_fast(const char *line, size_t len, const job_defaults_t *de
     path = job_endpoint_path(urlbuf, &ep);
     if (!path || ep == EP_MESSAGES)
         return 0;
-    if (jsonscan_members(tv[T_BODY], body_keys, 10, bv, &bf) < 0 ||
+    if (jsonscan_members(tv[T_BODY], body_keys, B_NKEYS, bv, &bf) < 0 ||
         !(bf & (1u << B_MODEL)) || jsonscan_plain_string(bv[B_MODEL], &model) != 1 ||
         model.n == 0)
         return 0;
     /* the same rules and precedence as the full parser */
     if (job_fast_uint(bv, bf, B_MCT, &mct) || job_fast_uint(bv, bf, B_MT, &mt) ||
-        job_fast_uint(bv, bf, B_MOT, &mot) || job_fast_uint(bv, bf, B_N, &n))
+        job_fast_uint(bv, bf, B_MOT, &mot) || job_fast_uint(bv, bf, B_N, &n) ||
+        job_fast_uint(bv, bf, B_BEST, &best))
         return 0;
+    if (best > n)
+        n = best;
 
     out->dialect = DIALECT_OPENAI;
     out->endpoint = ep;
     out->path = path;
     out->max_output = mct ? mct : mt ? mt : mot;
     out->n = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
-    for (int i = B_TEXT; i < 10; i++)
+    for (int i = B_TEXT; i < B_BEST; i++)
         if (bf & (1u << i))
             out->text_bytes += jsonscan_string_bytes(bv[i]);
+    if (ep == EP_RESPONSES &&
+        ((bf & (1u << B_PREV)) || (bf & (1u << B_CONV)) ||
+         ((bf & (1u << (B_TEXT + 1))) && jsonscan_trim(bv[B_TEXT + 1]).p[0] == '{')))
+        out->server_context = 1;
     out->custom_id = strndup(id.p, id.n);
     out->model = strndup(model.p, model.n);
     if (defs->flags & JOB_NO_BODY) {
@@ -592,6 +600,17 @@ int job_parse(const char *line, size_t len, uint64_t lineno,
         if (out->dialect == DIALECT_OPENAI)
             out->n = (uint32_t)json_integer_value(v);
     }
+    /* completions' best_of generates (and bills) best_of completions */
+    v = json_object_get(body, "best_of");
+    if (json_is_integer(v) && out->dialect == DIALECT_OPENAI &&
+        json_integer_value(v) > (json_int_t)out->n &&
+        json_integer_value(v) <= (json_int_t)UINT32_MAX)
+        out->n = (uint32_t)json_integer_value(v);
+    /* responses that pull stored context bring input the body does not show */
+    if (out->endpoint == EP_RESPONSES &&
+        (job_has_key(body, "previous_response_id") || job_has_key(body, "conversation") ||
+         json_is_object(json_object_get(body, "prompt"))))
+        out->server_context = 1;
 
     v = json_object_get(body, "tools");
     if (!((json_is_array(v) && json_array_size(v) > 0) ||

@@ -63,10 +63,12 @@ typedef struct job {
     size_t     body_len;
     char      *model;          /* from the body; never NULL after a successful parse */
     uint64_t   max_output;     /* max_tokens / max_completion_tokens / max_output_tokens; 0 = unset */
-    uint32_t   n;              /* completions per request (>= 1) */
+    uint32_t   n;              /* completions per request (>= 1; n or best_of) */
     uint32_t   nontext_parts;  /* image/audio/file/document content parts */
     int        has_tools;      /* body has "tools" or "functions" */
     uint64_t   text_bytes;     /* bytes of prompt text (for token estimates) */
+    int        server_context; /* responses with previous_response_id, conversation
+                                  or a stored prompt: input not in the body */
     unsigned char key[32];     /* with JOB_WANT_KEY: canon_request_key() */
     int        has_key;
 } job_t;

@@ -3,6 +3,8 @@
  * jsonscan.h).  An iterative validator with an explicit depth counter (no
  * recursion), and a skipper that relies on validated input.
  */
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include "jsonscan.h"
 
@@ -112,8 +114,41 @@ static const char *scan_string(const char *p, const char *end)
     return NULL;
 }
 
+/* Numbers jansson cannot hold are refused, so that whatever this scanner
+ * accepts, the full parser accepts too: integers outside int64, reals that
+ * overflow a double. */
+static int number_fits(const char *s, size_t n, int is_real)
+{
+    char small[128], *buf = small;
+    double d;
+    int ok;
+
+    if (!is_real) {
+        const char *digits = s[0] == '-' ? s + 1 : s;
+        size_t nd = n - (size_t)(digits - s);
+        if (nd < 19)
+            return 1;
+        if (nd > 19)
+            return 0;
+        return memcmp(digits, s[0] == '-' ? "9223372036854775808"
+                                          : "9223372036854775807", 19) <= 0;
+    }
+    if (n >= sizeof small && !(buf = malloc(n + 1)))
+        return 0;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    d = strtod(buf, NULL);
+    ok = !isinf(d);
+    if (buf != small)
+        free(buf);
+    return ok;
+}
+
 static const char *scan_number(const char *p, const char *end)
 {
+    const char *start = p;
+    int is_real = 0;
+
     if (p < end && *p == '-')
         p++;
     if (p >= end)
@@ -127,6 +162,7 @@ static const char *scan_number(const char *p, const char *end)
         return NULL;
     }
     if (p < end && *p == '.') {
+        is_real = 1;
         p++;
         if (p >= end || *p < '0' || *p > '9')
             return NULL;
@@ -134,6 +170,7 @@ static const char *scan_number(const char *p, const char *end)
             p++;
     }
     if (p < end && (*p == 'e' || *p == 'E')) {
+        is_real = 1;
         p++;
         if (p < end && (*p == '+' || *p == '-'))
             p++;
@@ -142,7 +179,7 @@ static const char *scan_number(const char *p, const char *end)
         while (p < end && *p >= '0' && *p <= '9')
             p++;
     }
-    return p;
+    return number_fits(start, (size_t)(p - start), is_real) ? p : NULL;
 }
 
 static const char *scan_literal(const char *p, const char *end, const char *lit)

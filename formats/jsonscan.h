@@ -6,7 +6,9 @@
  * jsonscan_validate() accepts exactly RFC 8259 JSON with strict UTF-8 (no
  * overlong forms, no surrogates, nothing above U+10FFFF), no raw control
  * characters in strings, nesting up to JSONSCAN_MAX_DEPTH, and optional
- * surrounding whitespace.  The other functions assume validated input.
+ * surrounding whitespace; like jansson, it refuses \u0000 and numbers a
+ * 64-bit integer or a double cannot hold, so what it accepts, jansson
+ * accepts too.  The other functions assume validated input.
  * Spans point into the caller's text; nothing is copied.
  */
 #ifndef LLMB_JSONSCAN_H

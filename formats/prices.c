@@ -297,6 +297,13 @@ int price_reservation(const price_t *p, const job_t *j, money_t *out,
 
     if (errlen)
         err[0] = '\0';
+    if (j->server_context) {
+        snprintf(err, errlen,
+                 "the request pulls stored context (previous_response_id, conversation "
+                 "or a stored prompt) whose tokens the body does not show, so its cost "
+                 "cannot be bounded");
+        return -1;
+    }
     if (j->nontext_parts > 0 && p->part_tokens == 0) {
         snprintf(err, errlen,
                  "model \"%s\": the request has %u non-text content part(s) "

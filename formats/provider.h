@@ -41,7 +41,9 @@ typedef struct usage {
     uint64_t cache_write;
     uint64_t output;
     uint64_t reasoning;
-    int      present;        /* 0: the body had no usable "usage" */
+    int      present;        /* 0: the body had no usable "usage"; 1: input
+                                and output counts; 2: only an input or total
+                                count (complete only for embeddings) */
 } usage_t;
 
 typedef struct outcome {

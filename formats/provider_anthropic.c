@@ -22,6 +22,6 @@ int prov_anthropic_usage(const json_t *usage, usage_t *u)
     u->cache_write = prov_uint_member(usage, "cache_creation_input_tokens", &dummy);
     u->cached_input = prov_uint_member(usage, "cache_read_input_tokens", &dummy);
     u->reasoning = 0;
-    u->present = 1;
+    u->present = fi && fo ? 1 : 2;
     return 1;
 }

@@ -39,11 +39,14 @@ int prov_openai_usage(const json_t *usage, usage_t *u)
         /* chat / completions / embeddings (no completion_tokens there) */
         cached = prov_uint_member(json_object_get(usage, "prompt_tokens_details"),
                                   "cached_tokens", &dummy);
-        completion = prov_uint_member(usage, "completion_tokens", &dummy);
+        found = 0;
+        completion = prov_uint_member(usage, "completion_tokens", &found);
         reasoning = prov_uint_member(
             json_object_get(usage, "completion_tokens_details"),
             "reasoning_tokens", &dummy);
         prov_openai_fill(u, prompt, cached, completion, reasoning);
+        if (!found)
+            u->present = 2;     /* no output count: complete only for embeddings */
         return 1;
     }
     prompt = prov_uint_member(usage, "input_tokens", &found);
@@ -51,17 +54,21 @@ int prov_openai_usage(const json_t *usage, usage_t *u)
         /* responses */
         cached = prov_uint_member(json_object_get(usage, "input_tokens_details"),
                                   "cached_tokens", &dummy);
-        completion = prov_uint_member(usage, "output_tokens", &dummy);
+        found = 0;
+        completion = prov_uint_member(usage, "output_tokens", &found);
         reasoning = prov_uint_member(
             json_object_get(usage, "output_tokens_details"),
             "reasoning_tokens", &dummy);
         prov_openai_fill(u, prompt, cached, completion, reasoning);
+        if (!found)
+            u->present = 2;
         return 1;
     }
     /* An embeddings-like body with only total_tokens: count it as input. */
     prompt = prov_uint_member(usage, "total_tokens", &found);
     if (found) {
         prov_openai_fill(u, prompt, 0, 0, 0);
+        u->present = 2;
         return 1;
     }
     return 0;

@@ -356,7 +356,9 @@ int scan_input(const char *fpath, const scan_opts_t *opts, scan_result_t *r)
 
     defs.flags &= ~(unsigned)(JOB_WANT_KEY | JOB_RAW_KEY);
     if (!o->exact_bodies)
-        defs.flags |= JOB_NO_BODY | JOB_FAST;
+        defs.flags |= JOB_NO_BODY;
+    if (o->fast && !o->exact_bodies)
+        defs.flags |= JOB_FAST;
     so.defs = &defs;
     memset(r, 0, sizeof(*r));
     rd = reader_open(fpath, err, sizeof(err));

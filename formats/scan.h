@@ -57,6 +57,7 @@ typedef struct scan_opts {
     unsigned max_report;         /* how many problems to print (then "and N more") */
     FILE    *err;                /* where problems go ("FILE:LINE: problem") */
     const char *name;            /* FILE in those messages (NULL: the path) */
+    int      fast;               /* parse as the run will: with JOB_FAST */
 } scan_opts_t;
 
 /* Returns 0 if the input can be run, 2 if it has problems (printed to

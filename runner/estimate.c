@@ -29,7 +29,7 @@ int estimate_cmd(const char *input, const char *prices_path, const job_defaults_
 {
     char err[1024], w[32], e[32], wb[32], eb[32], b[32];
     prices_t *p = prices_load(cli_prices_path(prices_path), err, sizeof(err));
-    scan_opts_t so = { defs, p, 0, 1, 1, 20, stderr, strcmp(input, "-") ? NULL : "<stdin>" };
+    scan_opts_t so = { defs, p, 0, 1, 1, 20, stderr, strcmp(input, "-") ? NULL : "<stdin>", 0 };
     scan_result_t r;
     uint64_t in_exp = 0, in_max = 0, out_exp = 0, out_max = 0;
     int rc;

@@ -12,7 +12,8 @@
 void key_fingerprint(const char *secret, char *out, size_t outlen)
 {
     size_t n = strlen(secret);
-    snprintf(out, outlen, "...%s", n >= 4 ? secret + n - 4 : "");
+    /* four characters of a short key would give away too much of it */
+    snprintf(out, outlen, "...%s", n >= 16 ? secret + n - 4 : "");
 }
 
 static int parse_num_attr(const char *v, double *out)

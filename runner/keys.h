@@ -38,6 +38,7 @@ typedef struct api_key {
     uint32_t     inflight;
     /* counters for the report */
     uint64_t     requests, tokens_in, tokens_out, n429;
+    uint64_t     successes;     /* 2xx replies this run */
     money_t      cost;
 } api_key_t;
 

@@ -77,10 +77,19 @@ int output_open(output_t *o, const char *path, uint64_t resume_size,
         return -1;
     }
     o->gz = ends_with(path, ".gz");
-    o->fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-    if (o->fd < 0) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        goto fail;
+    {
+        int existed = access(path, F_OK) == 0;
+        o->fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        if (o->fd < 0) {
+            snprintf(err, errlen, "%s: %s", path, strerror(errno));
+            goto fail;
+        }
+        /* a new file's directory entry must be durable before a checkpoint
+         * (maybe in another directory) names its size */
+        if (!existed && fsync_dir_of(path) != 0) {
+            snprintf(err, errlen, "%s: fsync of its directory: %s", path, strerror(errno));
+            goto fail;
+        }
     }
     if (fstat(o->fd, &st) != 0) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));

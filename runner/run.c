@@ -133,6 +133,54 @@ static int move_aside(const char *path)
     return -1;
 }
 
+/* The real path of p's directory joined with its name (p need not exist). */
+static int norm_path(const char *p, char *out, size_t outlen)
+{
+    char dir[4096], real[4096];
+    const char *slash = strrchr(p, '/'), *base = slash ? slash + 1 : p;
+
+    if (slash) {
+        size_t n = slash == p ? 1 : (size_t)(slash - p);
+        if (n >= sizeof(dir))
+            return -1;
+        memcpy(dir, p, n);
+        dir[n] = '\0';
+    } else {
+        snprintf(dir, sizeof(dir), ".");
+    }
+    if (!realpath(dir, real))
+        return -1;
+    snprintf(out, outlen, "%s/%s", real, base);
+    return 0;
+}
+
+static int same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    char na[8300], nb[8300];
+
+    if (strcmp(a, b) == 0)
+        return 1;
+    if (stat(a, &sa) == 0 && stat(b, &sb) == 0)
+        return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    return norm_path(a, na, sizeof(na)) == 0 && norm_path(b, nb, sizeof(nb)) == 0 &&
+           strcmp(na, nb) == 0;
+}
+
+/* 1 if any two of the run's files are the same file. */
+static int paths_collide(const char *input, const char *results, const char *errors,
+                         const char *report, const char *ckpt)
+{
+    const char *v[5] = { results, errors, report, ckpt, input };
+    int n = strcmp(input, "-") == 0 ? 4 : 5;
+
+    for (int i = 0; i < n; i++)
+        for (int j = i + 1; j < n; j++)
+            if (same_file(v[i], v[j]))
+                return 1;
+    return 0;
+}
+
 static char *spool_stdin(void)
 {
     const char *tmp = getenv("TMPDIR");
@@ -276,14 +324,24 @@ static int prepare_checkpoint(run_ctx_t *c, uint64_t isize, uint64_t ihash, int 
     int rc;
 
     *resumed = 0;
-    if (c->spooled)
-        return 0;
     if (o->fresh) {
         if (move_aside(o->results) || move_aside(c->errors_path) ||
             move_aside(c->report_path) || move_aside(c->ckpt_path)) {
             fprintf(stderr, "llmbatch: --fresh: cannot move old files aside: %s\n",
                     strerror(errno));
             return RUN_EXIT_IO;
+        }
+        return 0;
+    }
+    if (c->spooled) {
+        /* stdin keeps no checkpoint: never write over another run's files */
+        if (file_nonempty(o->results) || file_nonempty(c->errors_path) ||
+            access(c->ckpt_path, F_OK) == 0) {
+            fprintf(stderr, "llmbatch: %s, %s or %s already exists; a run from stdin "
+                    "cannot resume it and will not overwrite it.  Use another -o, or "
+                    "--fresh to move the old files aside.\n",
+                    o->results, c->errors_path, c->ckpt_path);
+            return RUN_EXIT_USAGE;
         }
         return 0;
     }
@@ -400,8 +458,9 @@ int run_main(const run_opts_t *o)
             goto oom;
         snprintf(c->ckpt_path, n, "%s.ckpt", o->results);
     }
-    if (strcmp(o->results, c->errors_path) == 0 || strcmp(o->results, o->input) == 0) {
-        fprintf(stderr, "llmbatch: the results, errors and input files must differ\n");
+    if (paths_collide(o->input, o->results, c->errors_path, c->report_path, c->ckpt_path)) {
+        fprintf(stderr, "llmbatch: the input, results, errors, report and checkpoint "
+                "files must all be different files\n");
         goto out;
     }
     if (strcmp(o->input, "-") == 0) {
@@ -439,7 +498,9 @@ int run_main(const run_opts_t *o)
      * run that wrote the checkpoint (same input, same settings). */
     if (!resumed || o->skip_invalid || o->have_budget) {
         so = (scan_opts_t){ &o->defs, c->prices, o->have_budget, o->skip_invalid, o->have_budget,
-                            20, stderr, c->spooled ? "<stdin>" : o->input };
+                            20, stderr, c->spooled ? "<stdin>" : o->input,
+                            /* validate with the parser the run will use */
+                            !o->have_budget && !o->cache_dir };
         scan_rc = scan_input(c->input_path, &so, &c->scan);
         if (scan_rc != 0) {
             if (scan_rc == 2)

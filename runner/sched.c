@@ -10,6 +10,7 @@
  * errors) and its bit in the checkpoint bitmap, made durable together at the
  * next commit.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -558,7 +559,7 @@ static void admit(run_ctx_t *c)
 
 /* ---- outcomes ---------------------------------------------------------- */
 
-static void keep_body(slot_t *s, long status, const char *body, size_t len);
+static void keep_body(run_ctx_t *c, slot_t *s, long status, const char *body, size_t len);
 
 static void retry_or_fail(run_ctx_t *c, slot_t *s, int64_t retry_after_ms,
                           const char *last_code)
@@ -587,7 +588,22 @@ static void retry_or_fail(run_ctx_t *c, slot_t *s, int64_t retry_after_ms,
     retry_push(c, s);
 }
 
-static void keep_body(slot_t *s, long status, const char *body, size_t len)
+/* Overwrites every loaded API key found in buf with '*': a server may echo
+ * the request's credentials in an error body or message. */
+static void scrub_secrets(run_ctx_t *c, char *buf, size_t len)
+{
+    for (size_t i = 0; i < c->keys.n; i++) {
+        const char *k = c->keys.v[i].secret;
+        size_t kl = strlen(k);
+        char *p = buf, *end = buf + len;
+        while (kl && (p = memmem(p, (size_t)(end - p), k, kl)) != NULL) {
+            memset(p, '*', kl);
+            p += kl;
+        }
+    }
+}
+
+static void keep_body(run_ctx_t *c, slot_t *s, long status, const char *body, size_t len)
 {
     s->last_request_id[0] = '\0';
     free(s->last_body);
@@ -600,6 +616,7 @@ static void keep_body(slot_t *s, long status, const char *body, size_t len)
         memcpy(s->last_body, body, len);
         s->last_body[len] = '\0';
         s->last_body_len = len;
+        scrub_secrets(c, s->last_body, len);
     }
 }
 
@@ -683,7 +700,7 @@ static void on_done(void *ctx, void *user, const xfer_result_t *r)
             return;
         }
         seen_add(s, r->timed_out ? "timeout" : "net");
-        keep_body(s, 0, NULL, 0);
+        keep_body(c, s, 0, NULL, 0);
         snprintf(s->last_code, sizeof(s->last_code), "%s", what);
         snprintf(s->last_message, sizeof(s->last_message), "%s", r->error ? r->error : what);
         s->last_status = 0;
@@ -706,8 +723,12 @@ static void on_done(void *ctx, void *user, const xfer_result_t *r)
         int kind = SETTLE_ESTIMATED;
         const char *reqid = provider_request_id(r->headers);
 
-        if (k)
+        if (k) {
             rl_key_success(&k->rl, now_ns);
+            k->successes++;
+        }
+        if (o.usage.present == 2 && s->job.endpoint != EP_EMBEDDINGS)
+            o.usage.present = 0;   /* no output count: charge the reservation */
         if (o.usage.present && s->price) {
             cost = price_cost(s->price, &o.usage);
             kind = SETTLE_REAL;
@@ -753,22 +774,44 @@ static void on_done(void *ctx, void *user, const xfer_result_t *r)
         seen_add(s, r->status < 300 ? "bad_body" : st);
         snprintf(s->last_code, sizeof(s->last_code), "%s", o.code);
         snprintf(s->last_message, sizeof(s->last_message), "%s", o.message);
-        keep_body(s, r->status, r->body, r->body_len);
+        scrub_secrets(c, s->last_message, strlen(s->last_message));
+        keep_body(c, s, r->status, r->body, r->body_len);
         keep_request_id(s, r->headers);
         retry_or_fail(c, s, o.retry_after_ms, o.code);
         break;
     }
     case OUT_FINAL:
-        if (s->reserved)
-            budget_settle(&c->budget, s->reservation, 0, SETTLE_RELEASE);
+        /* a 5xx made final by x-should-retry: false may still have been billed */
+        if (s->reserved) {
+            budget_settle(&c->budget, s->reservation, 0,
+                          r->status >= 500 ? SETTLE_POSSIBLY_BILLED : SETTLE_RELEASE);
+            if (r->status >= 500)
+                account_possibly_billed(c, s);
+        }
         s->reserved = 0;
-        keep_body(s, r->status, r->body, r->body_len);
+        scrub_secrets(c, o.message, strlen(o.message));
+        keep_body(c, s, r->status, r->body, r->body_len);
         keep_request_id(s, r->headers);
         write_failure(c, s, o.code[0] ? o.code : "invalid_request", o.message);
         finish_group(c, s, 0, r->status, NULL, NULL, 0, NULL, 0,
                      o.code[0] ? o.code : "invalid_request", o.message);
         break;
     case OUT_KEY_INVALID:
+        if (r->status == 403 && k && k->successes > 0) {
+            /* this key works for other requests: the 403 is about this one
+             * (a model or feature the project may not use) */
+            if (s->reserved)
+                budget_settle(&c->budget, s->reservation, 0, SETTLE_RELEASE);
+            s->reserved = 0;
+            keep_body(c, s, r->status, r->body, r->body_len);
+            keep_request_id(s, r->headers);
+            scrub_secrets(c, o.message, strlen(o.message));
+            write_failure(c, s, o.code[0] ? o.code : "permission_denied", o.message);
+            finish_group(c, s, 0, r->status, NULL, NULL, 0, NULL, 0,
+                         o.code[0] ? o.code : "permission_denied", o.message);
+            break;
+        }
+        /* fall through */
     case OUT_KEY_EXHAUSTED:
         if (s->reserved)
             budget_settle(&c->budget, s->reservation, 0, SETTLE_RELEASE);
@@ -815,7 +858,10 @@ static int commit(run_ctx_t *c, int final, money_t extra)
     }
     if (c->cache)
         cache_flush(c->cache);
-    headroom = money_mul((uint64_t)c->o->concurrency, c->budget.max_reservation);
+    /* room for the next second or so of admissions without another fsync,
+     * but not so much that a crash books a large unconfirmed amount */
+    headroom = money_mul((uint64_t)(c->o->concurrency < 16 ? c->o->concurrency : 16),
+                         c->budget.max_reservation);
     if (headroom < money_add(c->reserved_since_commit, c->reserved_since_commit))
         headroom = money_add(c->reserved_since_commit, c->reserved_since_commit);
     if (headroom < extra)

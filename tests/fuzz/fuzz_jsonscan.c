@@ -1,9 +1,8 @@
 /*
  * fuzz_jsonscan: differential fuzzing of formats/jsonscan against jansson.
  * The allocation-free validator must agree with jansson (JSON_DECODE_ANY),
- * except where jansson refuses numbers it cannot hold (integers beyond 64
- * bits, reals that overflow), which are still valid JSON, and where it takes
- * a NUL byte for the end of the text, which we refuse.  When the input is
+ * except where jansson takes a NUL byte for the end of the text, which we
+ * refuse.  When the input is
  * a valid object, member lookup must find spans that are themselves valid.
  */
 #include <jansson.h>
@@ -19,8 +18,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (j) {
         /* jansson stops at a NUL byte; we refuse it (RFC 8259 has no NUL) */
         FUZZ_CHECK(ours == 0 || memchr(data, 0, size));
-    } else if (ours == 0) {
-        FUZZ_CHECK(strstr(err.text, "too big") || strstr(err.text, "overflow"));
+    } else {
+        FUZZ_CHECK(ours != 0);
     }
     if (ours == 0 && json_is_object(j)) {
         jspan_t o = { (const char *)data, size }, v;
