@@ -9,6 +9,8 @@
 #include "fuzz_util.h"
 #include "jsonscan.h"
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     json_error_t err;

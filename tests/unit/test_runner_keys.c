@@ -232,8 +232,13 @@ static void test_fingerprint_and_auth(void)
 
     key_fingerprint("sk-proj-abcdefghijklmnop1a2b", out, sizeof(out));
     CHECK_STR(out, "...1a2b");
+    /* a key shorter than 16 characters shows none of itself */
     key_fingerprint("wxyz", out, sizeof(out));
-    CHECK_STR(out, "...wxyz");
+    CHECK_STR(out, "...");
+    key_fingerprint("0123456789abcde", out, sizeof(out));
+    CHECK_STR(out, "...");
+    key_fingerprint("0123456789abcdef", out, sizeof(out));
+    CHECK_STR(out, "...cdef");
     /* shorter than 4: never print the whole secret */
     key_fingerprint("abc", out, sizeof(out));
     CHECK(strstr(out, "abc") == NULL);
