@@ -168,8 +168,12 @@ int keys_load(keys_t *ks, const char *path, char *err, size_t errlen)
     const char *e;
 
     *ks = (keys_t){0};
-    if (path)
-        return keys_load_file(ks, path, err, errlen);
+    if (path) {
+        if (keys_load_file(ks, path, err, errlen) == 0)
+            return 0;
+        keys_release(ks);           /* a failed load leaves nothing behind */
+        return -1;
+    }
     if ((e = getenv("OPENAI_API_KEY")) && *e) {
         if (!valid_secret(e) || keys_add(ks, e, NULL, 0, 0, DIALECT_OPENAI)) {
             snprintf(err, errlen, "OPENAI_API_KEY is not a valid key");
@@ -179,6 +183,7 @@ int keys_load(keys_t *ks, const char *path, char *err, size_t errlen)
     if ((e = getenv("ANTHROPIC_API_KEY")) && *e) {
         if (!valid_secret(e) || keys_add(ks, e, NULL, 0, 0, DIALECT_ANTHROPIC)) {
             snprintf(err, errlen, "ANTHROPIC_API_KEY is not a valid key");
+            keys_release(ks);
             return -1;
         }
     }

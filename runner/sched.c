@@ -960,11 +960,15 @@ int sched_loop(run_ctx_t *c)
     return 0;
 }
 
-/* Frees every slot still held (their jobs stay pending). */
+/* Frees every slot still held (their jobs stay pending).  Transfers still
+ * in flight (a fatal I/O error stopped the loop) are aborted first: their
+ * reservations settle as possibly billed, nothing is written. */
 void sched_release(run_ctx_t *c)
 {
     slot_t *s, *next;
 
+    if (c->pool.multi && c->pool.inflight)
+        pool_abort_all(&c->pool, on_done, c);
     if (c->held) {
         drop_pending(c, c->held);
         c->held = NULL;

@@ -16,9 +16,9 @@ cd "$(dirname "$0")/.."
 flags=() dir=build fuzz=1 filter=()
 while [ $# -gt 0 ]; do
     case "$1" in
-        --asan)  flags+=(-DLLMB_ASAN=ON); dir=build-asan ;;
+        --asan)  flags+=(-DLLMB_ASAN=ON); dir=build-asan; export LLMB_SANITIZED=1 ;;
         --ubsan) flags+=(-DLLMB_UBSAN=ON); dir=build-ubsan ;;
-        --san)   flags+=(-DLLMB_ASAN=ON -DLLMB_UBSAN=ON); dir=build-san ;;
+        --san)   flags+=(-DLLMB_ASAN=ON -DLLMB_UBSAN=ON); dir=build-san; export LLMB_SANITIZED=1 ;;
         --no-fuzz) fuzz=0 ;;
         -R) filter=(-R "$2"); shift ;;
         *) echo "usage: tests/run.sh [--asan|--ubsan|--san] [--no-fuzz] [-R REGEX]" >&2; exit 2 ;;

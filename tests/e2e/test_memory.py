@@ -38,6 +38,8 @@ def run_peak_kb(args, env):
 
 
 class MemoryFlat(unittest.TestCase):
+    @unittest.skipIf(os.environ.get("LLMB_SANITIZED"),
+                     "peak RSS means nothing under AddressSanitizer (shadow memory, quarantine)")
     def test_peak_rss_flat_full_run(self):
         env = dict(os.environ, OPENAI_API_KEY="sk-test-memory-0000")
         with tmpdir() as d, Nginx() as ng:

@@ -457,6 +457,8 @@ class BaseUrl(unittest.TestCase):
 
 
 class Memory(unittest.TestCase):
+    @unittest.skipIf(os.environ.get("LLMB_SANITIZED"),
+                     "peak RSS means nothing under AddressSanitizer (shadow memory, quarantine)")
     def test_peak_rss_flat_validation(self):
         """Peak RSS of the streaming validation pass (llmbatch estimate) on a
         1M-line gzip input is within 8 MB of that on a 1k-line input."""
