@@ -188,6 +188,18 @@ static const char *scan_literal(const char *p, const char *end, const char *lit)
     return (size_t)(end - p) >= n && memcmp(p, lit, n) == 0 ? p + n : NULL;
 }
 
+/* A member's key and its colon, from p (whitespace allowed before each). */
+static const char *scan_key(const char *p, const char *end)
+{
+    p = skip_ws(p, end);
+    if (p >= end || *p != '"' || !(p = scan_string(p, end)))
+        return NULL;
+    p = skip_ws(p, end);
+    if (p >= end || *p != ':')
+        return NULL;
+    return p + 1;
+}
+
 int jsonscan_validate(const char *text, size_t len)
 {
     /* stack of container kinds: 1 object, 2 array */
@@ -208,13 +220,8 @@ int jsonscan_validate(const char *text, size_t len)
                 want = AFTER_VALUE;
                 break;
             }
-            /* fall through: a key */
-            if (p >= end || *p != '"' || !(p = scan_string(p, end)))
+            if (!(p = scan_key(p, end)))
                 return -1;
-            p = skip_ws(p, end);
-            if (p >= end || *p != ':')
-                return -1;
-            p++;
             want = VALUE;
             break;
         case VALUE_OR_END:
@@ -264,15 +271,8 @@ int jsonscan_validate(const char *text, size_t len)
                 return -1;
             if (*p == ',') {
                 p++;
-                if (stack[depth - 1] == 1) {
-                    p = skip_ws(p, end);
-                    if (p >= end || *p != '"' || !(p = scan_string(p, end)))
-                        return -1;
-                    p = skip_ws(p, end);
-                    if (p >= end || *p != ':')
-                        return -1;
-                    p++;
-                }
+                if (stack[depth - 1] == 1 && !(p = scan_key(p, end)))
+                    return -1;
                 want = VALUE;
             } else if (*p == '}' && stack[depth - 1] == 1) {
                 p++;
