@@ -47,8 +47,9 @@ enum {
                            is sent as written.  nontext_parts and has_tools are
                            then not counted (only exact cost bounds need them).
                            Anything unusual falls back to the full parser. */
-    JOB_RAW_KEY  = 8    /* key = SHA-256 of dialect, path and the body bytes
-                           (in-run dedup of byte-identical requests) */
+    JOB_RAW_KEY  = 8    /* key = a fast 128-bit hash of dialect, endpoint and
+                           body bytes (in-run dedup of byte-identical requests;
+                           the caller compares bodies before trusting it) */
 };
 
 typedef struct job {

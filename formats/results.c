@@ -29,8 +29,16 @@ static int results_id(buf_t *out, uint64_t seed, uint64_t ordinal)
     uint64_t a = results_splitmix64(seed ^ results_splitmix64(ordinal));
     uint64_t b = results_splitmix64(a ^ ordinal ^ 0x5851f42d4c957f2dULL);
 
-    return buf_printf(out, "\"batch_req_%016" PRIx64 "%08" PRIx32 "\"",
-                      a, (uint32_t)(b >> 32));
+    static const char hex[] = "0123456789abcdef";
+    char id[48] = "\"batch_req_";
+    size_t n = 11;
+
+    for (int i = 60; i >= 0; i -= 4)
+        id[n++] = hex[(a >> i) & 15];
+    for (int i = 60; i >= 32; i -= 4)
+        id[n++] = hex[(b >> i) & 15];
+    id[n++] = '"';
+    return buf_append(out, id, n);
 }
 
 static int results_str(buf_t *out, const char *s)

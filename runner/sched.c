@@ -461,7 +461,13 @@ static int try_start(run_ctx_t *c, slot_t *s, int from_retry, int64_t now_ns)
             }
             c->stats.cache_misses++;
         }
-        if (c->dedup && (lead = dedup_find(c, &s->ckey)) != NULL) {
+        if (c->dedup && (lead = dedup_find(c, &s->ckey)) != NULL &&
+            (c->cache || (lead->job.body_len == s->job.body_len &&
+                          lead->job.dialect == s->job.dialect &&
+                          lead->job.endpoint == s->job.endpoint &&
+                          memcmp(lead->job.body, s->job.body, s->job.body_len) == 0))) {
+            /* (with --cache the key is SHA-256 of the canonical request;
+             * otherwise a fast hash, so the bytes are compared) */
             s->leader = lead;
             s->next = lead->followers;
             lead->followers = s;
