@@ -705,6 +705,17 @@ static void on_done(void *ctx, void *user, const xfer_result_t *r)
             drop_pending(c, s);       /* stopped: stays pending */
             return;
         }
+        if (r->code == CURLE_PEER_FAILED_VERIFICATION || r->code == CURLE_SSL_CACERT_BADFILE ||
+            r->code == CURLE_SSL_CERTPROBLEM || r->code == CURLE_SSL_ISSUER_ERROR) {
+            /* every job would fail the same way: stop, keep them pending */
+            if (c->stop != STOP_IO)
+                snprintf(c->fatal, sizeof(c->fatal), "TLS: %s (check the server, or pass "
+                         "--cacert FILE; --insecure turns verification off)",
+                         r->error ? r->error : "certificate problem");
+            c->stop = STOP_IO;
+            drop_pending(c, s);
+            return;
+        }
         seen_add(s, r->timed_out ? "timeout" : "net");
         keep_body(c, s, 0, NULL, 0);
         snprintf(s->last_code, sizeof(s->last_code), "%s", what);
