@@ -63,6 +63,15 @@ static int results_json(buf_t *out, const json_t *v)
                               JSON_REAL_PRECISION(json_real_precision(v)));
 }
 
+/* Drops what a failed call appended, so the buffer is as it was. */
+static int results_undo(buf_t *out, size_t old)
+{
+    out->len = old;
+    if (out->cap > 0)
+        out->data[old] = '\0';
+    return -1;
+}
+
 /* "id":..,"custom_id":.., */
 static int results_head(buf_t *out, uint64_t seed, uint64_t ordinal,
                         const char *custom_id)
@@ -130,10 +139,7 @@ int results_success_raw(buf_t *out, uint64_t seed, uint64_t ordinal,
     return 0;
 
 err:
-    out->len = old;
-    if (out->cap > 0)
-        out->data[old] = '\0';
-    return -1;
+    return results_undo(out, old);
 }
 
 int results_error_line(buf_t *out, uint64_t seed, uint64_t ordinal,
@@ -173,8 +179,5 @@ int results_error_line(buf_t *out, uint64_t seed, uint64_t ordinal,
     return 0;
 
 err:
-    out->len = old;
-    if (out->cap > 0)
-        out->data[old] = '\0';
-    return -1;
+    return results_undo(out, old);
 }
