@@ -34,6 +34,7 @@ typedef struct slot {
                                        not rate-limit 429s) */
     int            rate_limited;    /* rate-limit 429s seen */
     int            starts;          /* requests sent for this job */
+    int            connect_fails;   /* attempts that never reached a server */
     int64_t        not_before_ns;
     api_key_t     *key;             /* while in flight */
     int            inflight;

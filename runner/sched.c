@@ -716,6 +716,20 @@ static void on_done(void *ctx, void *user, const xfer_result_t *r)
             drop_pending(c, s);
             return;
         }
+        if ((r->code == CURLE_COULDNT_CONNECT || r->code == CURLE_COULDNT_RESOLVE_HOST ||
+             r->code == CURLE_COULDNT_RESOLVE_PROXY) &&
+            ++s->connect_fails >= s->attempts && s->attempts > c->o->max_retries) {
+            /* the server could not be reached at all, attempt after attempt:
+             * every job would end the same way, so stop with this one still
+             * pending instead of filling the errors file */
+            if (c->stop != STOP_IO)
+                snprintf(c->fatal, sizeof(c->fatal), "cannot reach the API after %d "
+                         "attempts (%s); check --base-url and the network",
+                         s->attempts, r->error ? r->error : "connection failed");
+            c->stop = STOP_IO;
+            drop_pending(c, s);
+            return;
+        }
         seen_add(s, r->timed_out ? "timeout" : "net");
         keep_body(c, s, 0, NULL, 0);
         snprintf(s->last_code, sizeof(s->last_code), "%s", what);

@@ -6,6 +6,7 @@ Edge cases found in review, each against a tiny scripted server on
   - a reply whose usage has no output count is charged its reservation;
   - a server echoing the API key in an error body never gets it into a file;
   - stdin input never overwrites another run's outputs;
+  - a server that cannot be reached stops the run with the jobs pending;
   - colliding output paths are refused before anything is sent.
 """
 import json
@@ -141,6 +142,28 @@ class EdgeReplies(unittest.TestCase):
                                timeout=60)
             self.assertEqual(p.returncode, 2, p.stderr)
             self.assertEqual(open(os.path.join(d, "out.jsonl"), "rb").read(), before)
+
+    def test_unreachable_server_stops_with_jobs_pending(self):
+        """Nothing listening at --base-url: after a job's retries the run stops
+        (exit 5) with every job still pending, so the same command completes
+        once the server is up."""
+        from nginx_util import free_port
+        with tmpdir() as d:
+            inp = os.path.join(d, "in.jsonl")
+            out = os.path.join(d, "out.jsonl")
+            write_jobs(inp, 30)
+            dead = "http://127.0.0.1:%d" % free_port()
+            r = run(["run", inp, "-o", out, "--base-url", dead, "--max-retries", "1",
+                     "--concurrency", "4"], env=env(), timeout=120)
+            self.assertEqual(r.returncode, 5, r.stderr)
+            self.assertIn("cannot reach the API", r.stderr)
+            self.assertEqual(read_jsonl(out), [])
+            self.assertEqual(read_jsonl(os.path.join(d, "out.errors.jsonl")), [])
+            with Server() as srv:
+                r = run(["run", inp, "-o", out, "--base-url", srv.url], env=env(),
+                        timeout=120)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertEqual(len(read_jsonl(out)), 30)
 
     def test_colliding_paths_are_refused(self):
         with tmpdir() as d, Server() as srv:
