@@ -269,7 +269,7 @@ void rl_key_on_429(rl_key_t *k, int64_t now_ns, int64_t retry_after_ms,
                     k->learned_rpm = 60000.0 / (double)retry_after_ms;
                 if (k->learned_rpm < RL_MIN_LEARNED)
                     k->learned_rpm = RL_MIN_LEARNED;
-                k->learned_step = (ok > k->learned_rpm ? ok : k->learned_rpm) / 20.0;
+                k->learned_step = k->learned_rpm / 20.0;
                 k->last_decrease_ns = now_ns;
                 k->last_recover_ns = now_ns;
             }

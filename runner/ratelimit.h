@@ -28,8 +28,8 @@
  *     per minute of the last few seconds (or, if lower, to what a sub-second
  *     retry-after implies: one request per retry-after, a token bucket's
  *     refill), later ones halve it (once a second), and it grows each second
- *     by a twentieth of the success rate seen at the first 429; after
- *     RL_FORGET_NS without a 429 the key is unlimited again.
+ *     by a twentieth of that first learned rate; after RL_FORGET_NS without
+ *     a 429 the key is unlimited again.
  * The whole key pauses (cooling) only when the server says its bucket is
  * empty (remaining 0); otherwise only the 429'd job waits its retry-after.
  */
