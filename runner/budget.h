@@ -30,7 +30,6 @@ typedef struct budget {
     money_t cap;                 /* MONEY_MAX when there is no --budget */
     int     capped;
     money_t prior;               /* from earlier runs, confirmed + unconfirmed */
-    money_t prior_unconfirmed;   /* part of prior that is unconfirmed */
     money_t settled;             /* this run */
     money_t settled_uncommitted; /* part of settled since the last commit */
     money_t reserved;            /* outstanding */

@@ -5,7 +5,7 @@
  *   - --status-file: the same counters as JSON, replaced atomically each second;
  *   - --metrics: Prometheus text format (node_exporter textfile collector),
  *     replaced atomically each second.
- * --quiet silences stderr; NO_COLOR (or a non-terminal) disables colour.
+ * --quiet silences stderr.  The line uses no colour, so NO_COLOR needs nothing.
  * Reads the run's state; owns nothing.
  */
 #include <errno.h>
@@ -209,8 +209,6 @@ void progress_tick(run_ctx_t *c, int force)
     int64_t now = clock_mono_ms();
 
     if (force && c->last_progress_ms == 0) {
-        const char *nc = getenv("NO_COLOR");
-        (void)nc;   /* the line has no colour; NO_COLOR needs nothing more */
         c->progress_tty = c->o->progress == 1 ||
                           (c->o->progress == -1 && isatty(STDERR_FILENO));
         if (c->o->quiet)

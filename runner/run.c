@@ -527,7 +527,6 @@ int run_main(const run_opts_t *o)
     budget_init(&c->budget, o->have_budget, o->budget);
     if (resumed) {
         c->budget.prior = money_add(c->stats.spent, c->ckpt.hwm);
-        c->budget.prior_unconfirmed = c->ckpt.hwm;
         c->stats.unconfirmed = money_add(c->stats.unconfirmed, c->ckpt.hwm);
         c->base_possibly_billed = c->stats.possibly_billed;
         c->base_estimated = c->stats.estimated;
@@ -542,10 +541,6 @@ int run_main(const run_opts_t *o)
     }
     c->stats.runs++;
     warn_reservations(c);
-    if (o->have_budget && !budget_could_fit(&c->budget, 0)) {
-        /* nothing left at all */
-    }
-
     if (!(c->key_hdrs = calloc(c->keys.n ? c->keys.n : 1, sizeof(*c->key_hdrs))))
         goto oom;
     if (!(c->base_url[0] = base_url_for(o, DIALECT_OPENAI)) ||

@@ -102,7 +102,6 @@ typedef struct run_ctx {
     /* timing */
     int64_t   start_ms, last_commit_ms, next_wake_ns;
     money_t   reserved_since_commit;
-    int       budget_waiting;       /* admission waits for settlements */
     /* stopping */
     int       stop;
     int64_t   stop_deadline_ms;
@@ -113,7 +112,6 @@ typedef struct run_ctx {
     /* progress */
     int       progress_tty;
     int64_t   last_progress_ms, last_status_ms, last_log_ms;
-    uint64_t  inflight_retries;
     uint64_t  rate_done_prev;
     int64_t   rate_prev_ms;
     double    rate_rps, rate_tps;

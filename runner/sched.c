@@ -483,8 +483,7 @@ static int try_start(run_ctx_t *c, slot_t *s, int from_retry, int64_t now_ns)
     if (!budget_fits(&c->budget, s->reservation)) {
         put_back(c, s, from_retry);
         if (c->budget.reserved > 0 && budget_could_fit(&c->budget, s->reservation)) {
-            c->budget_waiting = 1;    /* settlements will free money */
-            return 1;
+            return 1;                 /* settlements will free money */
         }
         c->stop = STOP_BUDGET;
         return -1;
@@ -531,7 +530,6 @@ static void admit(run_ctx_t *c)
     int64_t now_ns = clock_mono_ns();
 
     c->next_wake_ns = 0;
-    c->budget_waiting = 0;
     while (!c->stop && c->pool.inflight < c->o->concurrency) {
         slot_t *s = NULL;
         int from_retry = 0, again = 0;

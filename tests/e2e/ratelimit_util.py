@@ -17,6 +17,7 @@ import json
 import os
 
 from harness import REPO
+from run_core_util import scan_files
 
 _mock = None
 
@@ -85,24 +86,10 @@ def write_keys(path, lines):
 
 
 def files_text(d):
-    """Every file under d (recursively) as one string, gunzipped when
-    needed, binary bytes decoded loosely (for secret scans)."""
-    parts = []
-    for root, _dirs, files in os.walk(d):
-        for name in files:
-            p = os.path.join(root, name)
-            try:
-                with open(p, "rb") as f:
-                    data = f.read()
-            except OSError:
-                continue
-            if data[:2] == b"\x1f\x8b":
-                try:
-                    data = gzip.decompress(data)
-                except (OSError, EOFError):
-                    pass
-            parts.append(data.decode("utf-8", errors="replace"))
-    return "\n".join(parts)
+    """Every file under d (recursively) as one string, gzip files also
+    gunzipped, bytes decoded loosely (for secret scans)."""
+    return "\n".join(data.decode("utf-8", errors="replace")
+                     for data in scan_files(d).values())
 
 
 def assert_no_secrets(tc, secrets, *texts, skip=()):
