@@ -15,8 +15,11 @@
 #include <unistd.h>
 #include <zlib.h>
 #include "clock.h"
+#include "lock.h"
+#include "paths.h"
 #include "report_run.h"
 #include "run_int.h"
+#include "spool.h"
 
 extern volatile sig_atomic_t g_signals;
 extern volatile sig_atomic_t g_last_signal;
@@ -131,95 +134,6 @@ static int move_aside(const char *path)
     }
     errno = EEXIST;
     return -1;
-}
-
-/* The real path of p's directory joined with its name (p need not exist). */
-static int norm_path(const char *p, char *out, size_t outlen)
-{
-    char dir[4096], real[4096];
-    const char *slash = strrchr(p, '/'), *base = slash ? slash + 1 : p;
-
-    if (slash) {
-        size_t n = slash == p ? 1 : (size_t)(slash - p);
-        if (n >= sizeof(dir))
-            return -1;
-        memcpy(dir, p, n);
-        dir[n] = '\0';
-    } else {
-        snprintf(dir, sizeof(dir), ".");
-    }
-    if (!realpath(dir, real))
-        return -1;
-    snprintf(out, outlen, "%s/%s", real, base);
-    return 0;
-}
-
-static int same_file(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    char na[8300], nb[8300];
-
-    if (strcmp(a, b) == 0)
-        return 1;
-    if (stat(a, &sa) == 0 && stat(b, &sb) == 0)
-        return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-    return norm_path(a, na, sizeof(na)) == 0 && norm_path(b, nb, sizeof(nb)) == 0 &&
-           strcmp(na, nb) == 0;
-}
-
-/* 1 if any two of the run's files are the same file. */
-static int paths_collide(const char *input, const char *results, const char *errors,
-                         const char *report, const char *ckpt)
-{
-    const char *v[5] = { results, errors, report, ckpt, input };
-    int n = strcmp(input, "-") == 0 ? 4 : 5;
-
-    for (int i = 0; i < n; i++)
-        for (int j = i + 1; j < n; j++)
-            if (same_file(v[i], v[j]))
-                return 1;
-    return 0;
-}
-
-static char *spool_stdin(void)
-{
-    const char *tmp = getenv("TMPDIR");
-    char *path = malloc(4200);
-    char buf[1 << 16];
-    ssize_t n;
-    int fd;
-
-    if (!path)
-        return NULL;
-    snprintf(path, 4200, "%s/llmbatch-stdin-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    fd = mkstemp(path);
-    if (fd < 0) {
-        free(path);
-        return NULL;
-    }
-    while ((n = read(0, buf, sizeof(buf))) != 0) {
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            goto fail;
-        }
-        for (ssize_t off = 0; off < n;) {
-            ssize_t w = write(fd, buf + off, (size_t)(n - off));
-            if (w < 0) {
-                if (errno == EINTR)
-                    continue;
-                goto fail;
-            }
-            off += w;
-        }
-    }
-    close(fd);
-    return path;
-fail:
-    close(fd);
-    unlink(path);
-    free(path);
-    return NULL;
 }
 
 static uint64_t settings_hash(const run_opts_t *o)
@@ -398,8 +312,6 @@ static void free_ctx(run_ctx_t *c)
     stats_release(&c->stats);
     scan_result_release(&c->scan);
     free(c->dedup);
-    if (c->spooled && c->input_path)
-        unlink(c->input_path);
     free(c->input_path);
     free(c->errors_path);
     free(c->report_path);
@@ -432,7 +344,10 @@ static int exit_code(const run_ctx_t *c)
 int run_main(const run_opts_t *o)
 {
     run_ctx_t ctx, *c = &ctx;
-    char err[1024];
+    run_lock_t lock = RUN_LOCK_INIT;
+    spool_t spool = SPOOL_INIT;
+    reader_pin_t pin;
+    char err[1024], *lock_path = NULL;
     uint64_t isize = 0, ihash = 0;
     int rc = RUN_EXIT_USAGE, resumed = 0, scan_rc;
     struct sigaction sa;
@@ -458,21 +373,27 @@ int run_main(const run_opts_t *o)
             goto oom;
         snprintf(c->ckpt_path, n, "%s.ckpt", o->results);
     }
-    if (paths_collide(o->input, o->results, c->errors_path, c->report_path, c->ckpt_path)) {
-        fprintf(stderr, "llmbatch: the input, results, errors, report and checkpoint "
-                "files must all be different files\n");
+    if (!(lock_path = run_lock_path(c->ckpt_path)))
+        goto oom;
+    /* every path checked, then the lock, before anything is moved or written */
+    if (run_paths_check(o, c->errors_path, c->report_path, c->ckpt_path, lock_path,
+                        err, sizeof(err)) != 0 ||
+        run_lock_acquire(&lock, lock_path, err, sizeof(err)) != 0) {
+        fprintf(stderr, "llmbatch: %s\n", err);
         goto out;
     }
-    if (strcmp(o->input, "-") == 0) {
-        if (!(c->input_path = spool_stdin())) {
-            fprintf(stderr, "llmbatch: cannot spool stdin to a temporary file: %s\n",
-                    strerror(errno));
+    if (spool_needed(o->input)) {
+        if (spool_open(&spool, o->input, err, sizeof(err)) != 0) {
+            fprintf(stderr, "llmbatch: %s\n", err);
             goto out;
         }
+        if (!(c->input_path = strdup(spool.path)))
+            goto oom;
         c->spooled = 1;
         if (!o->quiet)
-            fprintf(stderr, "llmbatch: reading jobs from stdin: no checkpoint is kept, so "
-                    "this run cannot be resumed (give a file to make it resumable)\n");
+            fprintf(stderr, "llmbatch: reading jobs from %s (not a regular file): no "
+                    "checkpoint is kept, so this run cannot be resumed (give a file to "
+                    "make it resumable)\n", strcmp(o->input, "-") ? o->input : "stdin");
     } else if (!(c->input_path = strdup(o->input))) {
         goto oom;
     }
@@ -485,7 +406,9 @@ int run_main(const run_opts_t *o)
         fprintf(stderr, "llmbatch: %s\n", err);
         goto out;
     }
-    if (input_fingerprint(c->input_path, &isize, &ihash, err, sizeof(err))) {
+    if (input_pin(c->input_path, &pin, err, sizeof(err)) != 0 ||
+        input_fingerprint(c->input_path, &isize, &ihash, err, sizeof(err)) != 0 ||
+        input_pin_check(c->input_path, &pin, err, sizeof(err)) != 0) {
         fprintf(stderr, "llmbatch: %s\n", err);
         goto out;
     }
@@ -498,7 +421,7 @@ int run_main(const run_opts_t *o)
      * run that wrote the checkpoint (same input, same settings). */
     if (!resumed || o->skip_invalid || o->have_budget) {
         so = (scan_opts_t){ &o->defs, c->prices, o->have_budget, o->skip_invalid, o->have_budget,
-                            20, stderr, c->spooled ? "<stdin>" : o->input,
+                            20, stderr, strcmp(o->input, "-") ? o->input : "<stdin>",
                             /* validate with the parser the run will use */
                             !o->have_budget && !o->cache_dir };
         scan_rc = scan_input(c->input_path, &so, &c->scan);
@@ -557,6 +480,10 @@ int run_main(const run_opts_t *o)
     }
     if (!(c->rd = reader_open(c->input_path, err, sizeof(err)))) {
         fprintf(stderr, "llmbatch: %s\n", err);
+        goto out;
+    }
+    if (reader_pin(c->rd, &pin) != 0) {
+        fprintf(stderr, "llmbatch: %s: %s; nothing was sent\n", o->input, reader_error(c->rd));
         goto out;
     }
     if (o->cache_dir) {
@@ -628,5 +555,8 @@ oom:
 out:
     g_sig_fd = -1;
     free_ctx(c);
+    spool_close(&spool);
+    run_lock_release(&lock);
+    free(lock_path);
     return rc;
 }
