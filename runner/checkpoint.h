@@ -30,6 +30,7 @@ typedef struct ckpt {
     uint64_t *bits;
     int      complete;       /* every job has its line */
     unsigned dialects;       /* bit (1 << dialect_t) for each dialect the input uses */
+    int      legacy;         /* loaded from a format-1 file (no checksum) */
 } ckpt_t;
 
 void ckpt_init(ckpt_t *c);
@@ -47,10 +48,20 @@ static inline void ckpt_mark(ckpt_t *c, uint64_t i)
 }
 uint64_t ckpt_count_done(const ckpt_t *c);
 
-/* 1 loaded, 0 no such file, -1 unreadable/corrupt (message in err).
+/* 1 loaded, 0 no such file, -1 unreadable/corrupt (message in err, saying
+ * what is wrong and what to do).  Refused: a checksum that does not match,
+ * a damaged header, a bitmap whose length disagrees with the job count,
+ * done bits beyond the last job, "complete" with jobs not done, negative or
+ * overflowing money.  A format-1 file (no checksum) loads with legacy set.
  * stats may be NULL. */
 int  ckpt_load(const char *path, ckpt_t *c, stats_t *stats, char *err, size_t errlen);
-/* Atomic durable write; 0 or -1 (errno). */
+/* Before a resume: 0 if the results and errors files hold at least the
+ * bytes the checkpoint committed (a longer file is an uncommitted tail that
+ * the run cuts); else -1 with a message (file shortened by hand, or
+ * missing) and what to do.  Notes a legacy checkpoint on stderr. */
+int  ckpt_check_resume(const ckpt_t *c, const char *ckpt_path, const char *results,
+                       const char *errors, char *err, size_t errlen);
+/* Atomic durable write of format 2 (with its checksum); 0 or -1 (errno). */
 int  ckpt_save(const char *path, const ckpt_t *c, const stats_t *stats);
 
 #endif

@@ -260,9 +260,9 @@ static int prepare_checkpoint(run_ctx_t *c, uint64_t isize, uint64_t ihash, int 
         return 0;
     }
     rc = ckpt_load(c->ckpt_path, &c->ckpt, &c->stats, err, sizeof(err));
-    if (rc < 0) {
-        fprintf(stderr, "llmbatch: %s\nllmbatch: rerun with --fresh to start over "
-                "(the old files are moved aside, not deleted)\n", err);
+    if (rc < 0 || (rc == 1 && ckpt_check_resume(&c->ckpt, c->ckpt_path, o->results,
+                                                c->errors_path, err, sizeof(err)) != 0)) {
+        fprintf(stderr, "llmbatch: %s\n", err);
         return RUN_EXIT_USAGE;
     }
     if (rc == 0) {
