@@ -142,6 +142,10 @@ static int common_opt(int argc, char **argv, int *i, run_opts_t *o, int *probe)
     else if (!strcmp(a, "--model")) { TAKES_VALUE(); o->defs.model = v; }
     else if (!strcmp(a, "--budget")) {
         TAKES_VALUE();
+        if (money_parse_usd(v, &o->budget) && *v && strspn(v, "0123456789.") == strlen(v) &&
+            strchr(v, '.') == strrchr(v, '.') && strspn(v, ".") < strlen(v))
+            return usage_err("--budget %s is above the largest allowed amount, %lld USD", v,
+                             (long long)(MONEY_MAX / MONEY_PER_USD)), -1;
         if (money_parse_usd(v, &o->budget) || o->budget <= 0)
             return usage_err("--budget needs a positive amount in USD, such as 25 or 2.50 (got \"%s\")", v), -1;
         o->have_budget = 1;
