@@ -93,7 +93,8 @@ static int reader_check_pin(reader_t *r)
     if (pin_matches(&r->pin, &st))
         return 0;
     snprintf(r->err, sizeof r->err, "the input file changed while the run was reading it "
-             "(%s); stopped before sending any line that was not validated",
+             "(%s); stopped before sending any line that was not validated (the jobs not sent "
+             "stay pending: restore the file to resume, or start over with --fresh)",
              (uint64_t)st.st_size > r->pin.size ? "it grew"
              : (uint64_t)st.st_size < r->pin.size ? "it shrank"
              : "it was rewritten in place");

@@ -251,7 +251,7 @@ static int prepare_checkpoint(run_ctx_t *c, uint64_t isize, uint64_t ihash, int 
         /* stdin keeps no checkpoint: never write over another run's files */
         if (file_nonempty(o->results) || file_nonempty(c->errors_path) ||
             access(c->ckpt_path, F_OK) == 0) {
-            fprintf(stderr, "llmbatch: %s, %s or %s already exists; a run from stdin "
+            fprintf(stderr, "llmbatch: %s, %s or %s already exists; a run from stdin or a pipe "
                     "cannot resume it and will not overwrite it.  Use another -o, or "
                     "--fresh to move the old files aside.\n",
                     o->results, c->errors_path, c->ckpt_path);
