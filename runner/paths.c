@@ -152,7 +152,7 @@ int run_paths_check(const run_opts_t *o, const char *errors, const char *report,
 {
     char cache_db[PATHS_MAX];
     const char *cache = NULL;
-    path_role_t v[10];
+    path_role_t v[14];
     size_t n = 0;
 
     if (o->cache_dir) {
@@ -174,6 +174,10 @@ int run_paths_check(const run_opts_t *o, const char *errors, const char *report,
     /* the cache creates its directory itself and degrades to a warning when
      * it cannot: only collisions are refused here */
     v[n++] = (path_role_t){ "the cache database", cache, 0 };
+    /* files only read: a side file must not replace them either */
+    v[n++] = (path_role_t){ "--keys-file", o->keys_file, 0 };
+    v[n++] = (path_role_t){ "--prices", o->prices, 0 };
+    v[n++] = (path_role_t){ "--cacert", o->cacert, 0 };
     /* hook: when run_opts_t gains --html (o->html_file), add
      * (path_role_t){ "--html", o->html_file, 1 } here (v has room). */
     return paths_check(v, n, err, errlen);

@@ -21,7 +21,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (LLMBATCH, Mock, _env, collect, read_jsonl, run, start,  # noqa: E402
+from harness import (LLMBATCH, REPO, Mock, _env, collect, read_jsonl, run, start,  # noqa: E402
                      tmpdir, write_jobs)
 
 
@@ -193,6 +193,24 @@ class Paths(unittest.TestCase):
                                      flag, os.path.join(d, name)], [role])
                 if flag.startswith("--") and flag in ("--status-file", "--metrics"):
                     self.assertIn(flag, r.stderr)
+
+    def test_read_only_roles(self):
+        # a side file must not replace the keys file or the price table
+        with tmpdir() as d:
+            inp, out = self.setup_dir(d)
+            keys = os.path.join(d, "keys.txt")
+            with open(keys, "w") as f:
+                f.write("sk-test-0000000000000000aaaa\n")
+            os.chmod(keys, 0o600)
+            self.refused(d, ["run", inp, "-o", out, "--base-url", self.mock.url,
+                             "--keys-file", keys, "--metrics", keys],
+                         ["--metrics", "--keys-file"])
+            prices = os.path.join(d, "prices.json")
+            with open(os.path.join(REPO, "samples", "prices.json")) as f, open(prices, "w") as g:
+                g.write(f.read())
+            self.refused(d, ["run", inp, "-o", out, "--base-url", self.mock.url,
+                             "--prices", prices, "--status-file", prices],
+                         ["--status-file", "--prices"])
 
     def test_status_and_metrics_same_file(self):
         with tmpdir() as d:
