@@ -12,18 +12,6 @@
 #include "prices.h"
 #include "scan.h"
 
-const char *cli_prices_path(const char *given)
-{
-    const char *env = getenv("LLMBATCH_PRICES");
-    if (given)
-        return given;
-    if (env && *env)
-        return env;
-    if (access(LLMB_PRICES_DEFAULT, R_OK) == 0)
-        return LLMB_PRICES_DEFAULT;
-    return LLMB_PRICES_SOURCE;
-}
-
 int estimate_cmd(const char *input, const char *prices_path, const job_defaults_t *defs,
                  int have_budget, money_t budget)
 {

@@ -31,8 +31,10 @@ static void kc_done(void *ctx, void *user, const xfer_result_t *r)
     kc_item_t *it = user;
     outcome_t o;
 
-    (void)ctx;
     it->done = 1;
+    /* server text is shown: mask every loaded key in it first */
+    if (r->body_len)
+        keys_redact((const keys_t *)ctx, (char *)r->body, r->body_len);
     it->status = r->status;
     if (r->code != CURLE_OK) {
         snprintf(it->verdict, sizeof(it->verdict), "unreachable (%s)", r->error);
@@ -100,11 +102,7 @@ int keys_cmd(const char *keys_file, const char *base_url, int probe, const char 
     for (size_t i = 0; i < ks.n; i++) {
         api_key_t *k = &ks.v[i];
         kc_item_t *it = &items[i];
-        const char *env = getenv(k->dialect == DIALECT_ANTHROPIC ? "ANTHROPIC_BASE_URL"
-                                                                   : "OPENAI_BASE_URL");
-        const char *base = base_url ? base_url : env && *env ? env
-                         : k->dialect == DIALECT_ANTHROPIC ? "https://api.anthropic.com"
-                                                           : "https://api.openai.com/v1";
+        const char *base = cli_base_url(k->dialect, base_url);
         const char *hdrs[4];
         int n = 0;
 
@@ -126,7 +124,7 @@ int keys_cmd(const char *keys_file, const char *base_url, int probe, const char 
             goto out;
         hdrs[n++] = auth;
         if (k->dialect == DIALECT_ANTHROPIC)
-            hdrs[n++] = "anthropic-version: 2023-06-01";
+            hdrs[n++] = "anthropic-version: " PROVIDER_ANTHROPIC_VERSION;
         if (probe)
             hdrs[n++] = "Content-Type: application/json";
         hdrs[n] = NULL;
@@ -137,7 +135,7 @@ int keys_cmd(const char *keys_file, const char *base_url, int probe, const char 
         memset(auth, 0, sizeof(auth));
     }
     for (int spins = 0; pool.inflight > 0 && spins < 100000; spins++) {
-        pool_perform(&pool, kc_done, NULL);
+        pool_perform(&pool, kc_done, &ks);
         if (pool.inflight)
             pool_wait(&pool, 200, -1);
     }

@@ -63,6 +63,9 @@ key_state_t keys_state(const api_key_t *k, int64_t now_ns);
 const char *key_state_name(key_state_t s);
 /* Writes "Authorization: Bearer ..." or "x-api-key: ..." into out. */
 int  keys_auth_header(const api_key_t *k, char *out, size_t outlen);
+/* Overwrites with '*' every occurrence of every loaded key in buf (server
+ * text that may quote the caller's key, whatever the key's shape). */
+void keys_redact(const keys_t *ks, char *buf, size_t len);
 /* The printable name of a secret: "..." + last 4 characters. */
 void key_fingerprint(const char *secret, char *out, size_t outlen);
 
