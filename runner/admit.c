@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "results.h"
 #include "run_int.h"
+#include "sampling.h"
 
 #define NS_PER_MS 1000000LL
 
@@ -65,10 +66,17 @@ static slot_t *dedup_find(run_ctx_t *c, const cache_key_t *k)
     return NULL;
 }
 
+/* 1 if s may be coalesced with an identical request (--dedup). */
+static int dedup_eligible(const run_ctx_t *c, const slot_t *s)
+{
+    return c->adm.dedup && s->has_ckey &&
+           (c->o->dedup == RUN_DEDUP_ALL || job_is_deterministic(&s->job));
+}
+
 static void dedup_insert(run_ctx_t *c, slot_t *s)
 {
     size_t b;
-    if (!c->adm.dedup || !s->has_ckey)
+    if (!dedup_eligible(c, s))
         return;
     b = dedup_bucket(c, &s->ckey);
     s->hnext = c->adm.dedup[b];
@@ -259,7 +267,7 @@ static int serve_without_request(run_ctx_t *c, slot_t *s)
         }
         c->stats.cache_misses++;
     }
-    if (c->adm.dedup && (lead = dedup_find(c, &s->ckey)) != NULL &&
+    if (dedup_eligible(c, s) && (lead = dedup_find(c, &s->ckey)) != NULL &&
         (c->cache || (lead->job.body_len == s->job.body_len &&
                       lead->job.dialect == s->job.dialect &&
                       lead->job.endpoint == s->job.endpoint &&
@@ -386,7 +394,7 @@ int admit_init(run_ctx_t *c)
     admission_t *a = &c->adm;
 
     a->max_active = c->o->concurrency * 2 + 16;
-    if (!c->o->no_dedup) {
+    if (c->o->dedup != RUN_DEDUP_OFF) {
         size_t nb = 64;
         while (nb < (size_t)a->max_active * 2)
             nb <<= 1;

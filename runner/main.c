@@ -42,7 +42,9 @@ static const char usage_text[] =
 "  --model M, --max-tokens N, --dialect openai|anthropic   complete bare lines\n"
 "  --skip-invalid           send invalid lines to the errors file instead of stopping\n"
 "  --cache DIR              reuse successful replies (SQLite in DIR)\n"
-"  --no-dedup               do not coalesce identical requests in flight\n"
+"  --dedup auto|all|off     coalesce identical requests in flight: auto (default)\n"
+"                           only deterministic ones (embeddings, temperature 0);\n"
+"                           --no-dedup = off\n"
 "  --status-file FILE       JSON counters, rewritten every second\n"
 "  --metrics FILE           Prometheus text format, rewritten every second\n"
 "  --cacert FILE, --insecure   TLS trust (--insecure disables verification)\n"
@@ -182,6 +184,12 @@ static int common_opt(int argc, char **argv, int *i, run_opts_t *o, int *probe)
         if (!strcmp(a, "--timeout")) o->timeout_s = d;
         else if (!strcmp(a, "--grace")) o->grace_s = d;
         else o->connect_timeout_s = d;
+    } else if (!strcmp(a, "--dedup")) {
+        TAKES_VALUE();
+        if (!strcmp(v, "auto")) o->dedup = RUN_DEDUP_AUTO;
+        else if (!strcmp(v, "all")) o->dedup = RUN_DEDUP_ALL;
+        else if (!strcmp(v, "off")) o->dedup = RUN_DEDUP_OFF;
+        else return usage_err("--dedup is auto, all or off (got \"%s\")", v), -1;
     } else if (!strcmp(a, "--dialect")) {
         TAKES_VALUE();
         if (!strcmp(v, "openai")) o->defs.dialect = DIALECT_OPENAI;
@@ -191,7 +199,7 @@ static int common_opt(int argc, char **argv, int *i, run_opts_t *o, int *probe)
     else if (!strcmp(a, "--fresh")) o->fresh = 1;
     else if (!strcmp(a, "--insecure")) o->insecure = 1;
     else if (!strcmp(a, "--skip-invalid")) o->skip_invalid = 1;
-    else if (!strcmp(a, "--no-dedup")) o->no_dedup = 1;
+    else if (!strcmp(a, "--no-dedup")) o->dedup = RUN_DEDUP_OFF;
     else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) o->quiet = 1;
     else if (!strcmp(a, "--progress")) o->progress = 1;
     else if (!strcmp(a, "--no-progress")) o->progress = 0;

@@ -488,7 +488,7 @@ static int open_run(run_ctx_t *c, int resumed)
     c->adm.defs = o->defs;
     if (c->cache)
         c->adm.defs.flags |= JOB_WANT_KEY;      /* canonical: shared across runs */
-    else if (!o->no_dedup)
+    else if (o->dedup != RUN_DEDUP_OFF)
         c->adm.defs.flags |= JOB_RAW_KEY;       /* in-run: byte-identical bodies */
     if (!o->have_budget)
         c->adm.defs.flags |= JOB_FAST;          /* exact bounds need the full parse */
