@@ -21,6 +21,7 @@
 #include "sampling.h"
 
 #define NS_PER_MS 1000000LL
+#define LONG_WAIT_NS (60 * 1000 * NS_PER_MS)    /* waits longer than this are explained */
 
 /* ---- slots ------------------------------------------------------------ */
 
@@ -283,6 +284,25 @@ static int serve_without_request(run_ctx_t *c, slot_t *s)
     return 0;
 }
 
+/* Records why nothing can start for a long while: the key's own limit or
+ * the global ceilings. */
+static void explain_wait(run_ctx_t *c, const api_key_t *k, int by_key, int64_t until_ns)
+{
+    admission_t *a = &c->adm;
+
+    if (a->long_wait_until_ns && a->long_wait_until_ns <= until_ns)
+        return;
+    a->long_wait_until_ns = until_ns;
+    if (!by_key)
+        snprintf(a->long_wait_why, sizeof(a->long_wait_why), "the --rpm/--tpm ceiling");
+    else if (k->rl.cooling_until_ns > clock_mono_ns())
+        snprintf(a->long_wait_why, sizeof(a->long_wait_why),
+                 "key %s is rate-limited until its limit resets", k->name);
+    else
+        snprintf(a->long_wait_why, sizeof(a->long_wait_why),
+                 "key %s is paced at %.4g requests/min", k->name, rl_key_rpm(&k->rl));
+}
+
 /* 0: consumed (started, served, coalesced); 1: must wait; -1: stop. */
 static int try_start(run_ctx_t *c, slot_t *s, int from_retry, int64_t now_ns)
 {
@@ -318,6 +338,8 @@ static int try_start(run_ctx_t *c, slot_t *s, int from_retry, int64_t now_ns)
         wait = kw;
     if (wait > 0) {
         put_back(c, s, from_retry);
+        if (wait > LONG_WAIT_NS)
+            explain_wait(c, k, kw >= wait, now_ns + wait);
         wake_at(c, now_ns + wait);
         return 1;
     }
@@ -357,6 +379,7 @@ void admit(run_ctx_t *c)
     int64_t now_ns = clock_mono_ns();
 
     a->next_wake_ns = 0;
+    a->long_wait_until_ns = 0;
     while (!c->stop && !a->want_durable &&
            c->backend->inflight(c) < c->o->concurrency) {
         slot_t *s = NULL;
@@ -387,6 +410,14 @@ void admit(run_ctx_t *c)
         if (try_start(c, s, from_retry, now_ns) != 0)
             break;
     }
+    /* a retry's own wait (the server's retry-after) */
+    if (a->retry_q && a->retry_q->not_before_ns - now_ns > LONG_WAIT_NS &&
+        a->retry_q->wait_why[0] && a->retry_q->not_before_ns == a->next_wake_ns) {
+        a->long_wait_until_ns = a->retry_q->not_before_ns;
+        snprintf(a->long_wait_why, sizeof(a->long_wait_why), "%s", a->retry_q->wait_why);
+    }
+    if (c->backend->inflight(c) > 0 || a->next_wake_ns != a->long_wait_until_ns)
+        a->long_wait_until_ns = 0;           /* something else comes first */
 }
 
 int admit_init(run_ctx_t *c)

@@ -245,6 +245,8 @@ api_key_t *keys_pick(keys_t *ks, dialect_t d, int64_t now_ns, int64_t *wait_ns)
         if (k->dialect != d || k->state == KEY_EXHAUSTED || k->state == KEY_INVALID)
             continue;
         w = rl_key_wait_ns(&k->rl, now_ns);
+        if (!w && !rl_key_window_open(&k->rl, k->inflight))
+            w = KEYS_WINDOW_WAIT_NS;        /* a reply will open the window */
         if (!best || w < best_wait ||
             (w == best_wait && w == 0 && k->inflight < best->inflight)) {
             best = k;

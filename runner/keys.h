@@ -52,6 +52,10 @@ typedef struct keys {
  * Returns 0, or -1 with a message (never containing a secret) in err. */
 int  keys_load(keys_t *ks, const char *path, char *err, size_t errlen);
 void keys_release(keys_t *ks);
+/* The wait keys_pick reports for a key whose in-flight window is full: a
+ * reply, not a timer, opens it (the loop wakes on replies anyway). */
+#define KEYS_WINDOW_WAIT_NS 1000000000LL
+
 /* Picks the usable key for this dialect that can start soonest; ties go
  * round-robin, then to the key with the fewest requests in flight.
  * Returns the key and sets *wait_ns (0 = may start now), or NULL when no

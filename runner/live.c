@@ -132,8 +132,14 @@ void retry_or_fail(run_ctx_t *c, slot_t *s, int64_t retry_after_ms, const char *
         finish_failed(c, s, "max_retries_exceeded", msg);
         return;
     }
+    s->wait_why[0] = '\0';
     if (retry_after_ms >= 0) {
         delay_ms = retry_after_ms;
+        if (c->o->max_wait_s > 0 && delay_ms > (int64_t)(c->o->max_wait_s * 1000))
+            delay_ms = (int64_t)(c->o->max_wait_s * 1000);
+        snprintf(s->wait_why, sizeof(s->wait_why), "the server asked to retry job %.40s "
+                 "after %lld s (retry-after)", s->job.custom_id,
+                 (long long)(retry_after_ms / 1000));
     } else {
         int64_t cap = BACKOFF_BASE_MS;
         for (int i = 1; i < s->attempts && cap < BACKOFF_CAP_MS; i++)
@@ -147,6 +153,9 @@ void retry_or_fail(run_ctx_t *c, slot_t *s, int64_t retry_after_ms, const char *
 }
 
 /* ---- outcomes ---------------------------------------------------------- */
+
+static void key_gone(run_ctx_t *c, slot_t *s, key_state_t state, long status,
+                     const char *reason);
 
 /* A setup slip: the run stops (exit 5) and s stays pending. */
 static void setup_stop(run_ctx_t *c, slot_t *s, const char *why)
@@ -237,6 +246,21 @@ static void on_retry(run_ctx_t *c, slot_t *s, const xfer_result_t *r, const outc
     int billed = !o->rate_limited && (r->status >= 500 || r->status < 300);
 
     settle_attempt(c, s, billed ? SETTLE_HOW_BILLED : SETTLE_HOW_FREE, NULL);
+    if (o->rate_limited && k && c->o->max_wait_s > 0) {
+        int64_t wait_ms = o->retry_after_ms;
+        if (rli->remaining_requests == 0 && rli->reset_requests_ms > wait_ms)
+            wait_ms = rli->reset_requests_ms;
+        if (rli->remaining_tokens == 0 && rli->reset_tokens_ms > wait_ms)
+            wait_ms = rli->reset_tokens_ms;
+        if (wait_ms > (int64_t)(c->o->max_wait_s * 1000)) {
+            char why[200];
+            snprintf(why, sizeof(why), "its rate limit asks to wait %lld s, more than "
+                     "--max-wait %.0f s", (long long)((wait_ms + 999) / 1000),
+                     c->o->max_wait_s);
+            key_gone(c, s, KEY_EXHAUSTED, r->status, why);
+            return;
+        }
+    }
     if (o->rate_limited && k) {
         key_stats_t *ks = stats_key(&c->stats, k->name);
         rl_key_on_429(&k->rl, clock_mono_ns(), o->retry_after_ms,
@@ -293,16 +317,17 @@ static void on_final(run_ctx_t *c, slot_t *s, const xfer_result_t *r, const outc
     finish_failed(c, s, o->code[0] ? o->code : fallback_code, s->last_message);
 }
 
-static void on_key_problem(run_ctx_t *c, slot_t *s, const xfer_result_t *r,
-                           const outcome_t *o)
+/* Key k of s is not used again this run (state, server's or our reason);
+ * s retries on another key without counting an attempt. */
+static void key_gone(run_ctx_t *c, slot_t *s, key_state_t state, long status,
+                     const char *reason)
 {
     api_key_t *k = s->key;
 
-    settle_attempt(c, s, SETTLE_HOW_FREE, NULL);
     if (k) {
         key_stats_t *ks = stats_key(&c->stats, k->name);
-        k->state = o->kind == OUT_KEY_INVALID ? KEY_INVALID : KEY_EXHAUSTED;
-        snprintf(k->reason, sizeof(k->reason), "%s", o->message);
+        k->state = state;
+        snprintf(k->reason, sizeof(k->reason), "%s", reason);
         redact(c, k->reason, strlen(k->reason));
         if (ks) {
             snprintf(ks->state, sizeof(ks->state), "%s", key_state_name(k->state));
@@ -310,15 +335,22 @@ static void on_key_problem(run_ctx_t *c, slot_t *s, const xfer_result_t *r,
         }
         if (!c->o->quiet)
             fprintf(stderr, "llmbatch: key %s is %s (HTTP %ld: %s); %s\n", k->name,
-                    key_state_name(k->state), r->status, k->reason,
+                    key_state_name(k->state), status, k->reason,
                     keys_any_usable(&c->keys, s->job.dialect)
                         ? "moving its jobs to the other keys"
                         : "no usable key left");
     }
-    /* not the job's fault: retry on another key without counting */
     s->attempts--;
     s->not_before_ns = clock_mono_ns();
     retry_push(c, s);
+}
+
+static void on_key_problem(run_ctx_t *c, slot_t *s, const xfer_result_t *r,
+                           const outcome_t *o)
+{
+    settle_attempt(c, s, SETTLE_HOW_FREE, NULL);
+    key_gone(c, s, o->kind == OUT_KEY_INVALID ? KEY_INVALID : KEY_EXHAUSTED, r->status,
+             o->message);
 }
 
 static void on_done(void *ctx, void *user, const xfer_result_t *r)

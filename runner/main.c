@@ -39,6 +39,8 @@ static const char usage_text[] =
 "  --max-retries N          retries per job (default 6)\n"
 "  --timeout SEC            per request (default 600); --connect-timeout SEC (default 30)\n"
 "  --grace SEC              on Ctrl-C/SIGTERM, wait this long for requests in flight (30)\n"
+"  --max-wait SEC           a key whose rate limit asks for a longer wait is treated as\n"
+"                           exhausted for this run (default: wait, and say why)\n"
 "  --model M, --max-tokens N, --dialect openai|anthropic   complete bare lines\n"
 "  --skip-invalid           send invalid lines to the errors file instead of stopping\n"
 "  --cache DIR              reuse successful replies (SQLite in DIR)\n"
@@ -176,13 +178,15 @@ static int common_opt(int argc, char **argv, int *i, run_opts_t *o, int *probe)
         if (parse_u64(v, 1, 100000000, &u))
             return usage_err("--commit-every needs a positive integer (got \"%s\")", v), -1;
         o->commit_every = u;
-    } else if (!strcmp(a, "--timeout") || !strcmp(a, "--connect-timeout") || !strcmp(a, "--grace")) {
+    } else if (!strcmp(a, "--timeout") || !strcmp(a, "--connect-timeout") || !strcmp(a, "--grace") ||
+               !strcmp(a, "--max-wait")) {
         double d;
         TAKES_VALUE();
         if (parse_pos_double(v, &d))
             return usage_err("this option needs a positive number of seconds (got \"%s\")", v), -1;
         if (!strcmp(a, "--timeout")) o->timeout_s = d;
         else if (!strcmp(a, "--grace")) o->grace_s = d;
+        else if (!strcmp(a, "--max-wait")) o->max_wait_s = d;
         else o->connect_timeout_s = d;
     } else if (!strcmp(a, "--dedup")) {
         TAKES_VALUE();

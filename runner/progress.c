@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include "clock.h"
 #include "output.h"
@@ -180,8 +181,42 @@ static void write_metrics(run_ctx_t *c)
     buf_release(&b);
 }
 
+/* " | waiting 59m12s: why" for a wait over a minute, else "". */
+static void wait_text(const run_ctx_t *c, char *out, size_t n)
+{
+    int64_t left = c->adm.long_wait_until_ns - clock_mono_ns();
+    char t[32];
+
+    out[0] = '\0';
+    if (!c->adm.long_wait_until_ns || left <= 0)
+        return;
+    fmt_eta((double)left / 1e9, t, sizeof(t));
+    snprintf(out, n, " | waiting %s: %s", t, c->adm.long_wait_why);
+}
+
+/* One log line when a long wait begins: its reason and when it ends. */
+static void log_long_wait(run_ctx_t *c)
+{
+    int64_t until = c->adm.long_wait_until_ns, left;
+    time_t end;
+    struct tm tm;
+    char when[32];
+
+    if (!until || until == c->prog.wait_logged_ns || c->o->quiet)
+        return;
+    c->prog.wait_logged_ns = until;
+    left = until - clock_mono_ns();
+    end = (time_t)(clock_wall_ms() / 1000 + left / 1000000000LL);
+    gmtime_r(&end, &tm);
+    strftime(when, sizeof(when), "%H:%M:%S UTC", &tm);
+    fprintf(stderr, "%sllmbatch: waiting %.0f s, until %s: %s\n", c->prog.tty ? "\r\033[K" : "",
+            (double)left / 1e9, when, c->adm.long_wait_why);
+}
+
 static void draw_line(run_ctx_t *c, int64_t now, int tty)
 {
+    char waiting[260];
+
     uint64_t total = total_jobs(c), done = c->stats.succeeded + c->stats.failed;
     char eta[32], spent[32], budget[32] = "";
     double remaining = total > done ? (double)(total - done) : 0;
@@ -193,13 +228,14 @@ static void draw_line(run_ctx_t *c, int64_t now, int tty)
         money_format_min(c->o->budget, 2, b, sizeof(b));
         snprintf(budget, sizeof(budget), "/$%s", b);
     }
+    wait_text(c, waiting, sizeof(waiting));
     fprintf(stderr, "%s%llu/%llu (%.1f%%) | %.0f req/s %.0f tok/s | $%s%s | ETA %s | "
-            "in-flight %d, retries %llu, failed %llu%s",
+            "in-flight %d, retries %llu, failed %llu%s%s",
             tty ? "\r\033[K" : "llmbatch: ",
             (unsigned long long)done, (unsigned long long)total,
             total ? 100.0 * (double)done / (double)total : 0.0, c->prog.rate_rps, c->prog.rate_tps,
             spent, budget, eta, c->backend->inflight(c), (unsigned long long)c->stats.retries,
-            (unsigned long long)c->stats.failed, tty ? "" : "\n");
+            (unsigned long long)c->stats.failed, waiting, tty ? "" : "\n");
     (void)now;
 }
 
@@ -215,6 +251,7 @@ void progress_tick(run_ctx_t *c, int force)
     }
     update_rates(c, now);
     check_alerts(c);
+    log_long_wait(c);
     if (!c->o->quiet) {
         if (c->prog.tty && (force || now - c->prog.last_draw_ms >= 100)) {
             draw_line(c, now, 1);

@@ -48,6 +48,7 @@ typedef struct run_opts {
     int      concurrency;
     int      max_retries;
     double   timeout_s, connect_timeout_s, grace_s;
+    double   max_wait_s;         /* 0 = none: wait as long as a server asks */
     int      fresh, insecure, skip_invalid, quiet;
     int      dedup;              /* RUN_DEDUP_*: which identical requests in
                                     flight together are sent once */

@@ -62,6 +62,7 @@ typedef struct slot {
     char           last_request_id[128];
     char           last_message[512];
     char           seen[160];       /* "429,500,timeout" */
+    char           wait_why[96];    /* why its not-before is far away */
 } slot_t;
 
 enum stop_reason {
@@ -94,6 +95,8 @@ typedef struct admission {
     int64_t   next_wake_ns;
     money_t   want_durable;         /* > 0: a commit must raise the durable
                                        bound by this much before admitting */
+    int64_t   long_wait_until_ns;   /* > 0: nothing can start before then, */
+    char      long_wait_why[200];   /* ... for this reason (waits over 60 s) */
 } admission_t;
 
 typedef struct live {
@@ -113,6 +116,7 @@ typedef struct progress {
     double    rate_rps, rate_tps;
     uint64_t  tokens_this_run;
     uint64_t  done_this_run;
+    int64_t   wait_logged_ns;       /* the long wait last announced */
 } progress_t;
 
 typedef struct run_ctx {

@@ -14,20 +14,12 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Mock, collect, custom_ids, read_jsonl, run, start,  # noqa: E402
-                     tmpdir, write_jobs)
+                     out_paths, tmpdir, write_jobs)
 from run_core_util import (chat_prompt, check_result_line, echo_text,  # noqa: E402
                            input_bodies, scan_files)
 
 
-def paths(d, results="out.jsonl"):
-    out = os.path.join(d, results)
-    stem = results[:-len(".jsonl")] if results.endswith(".jsonl") else results
-    if results.endswith(".jsonl.gz"):
-        stem = results[:-len(".jsonl.gz")]
-        err = os.path.join(d, stem + ".errors.jsonl.gz")
-    else:
-        err = os.path.join(d, stem + ".errors.jsonl")
-    return out, err, os.path.join(d, stem + ".report.json")
+paths = out_paths
 
 
 def load(path):

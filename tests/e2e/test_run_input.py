@@ -14,9 +14,9 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (LLMBATCH, Mock, custom_ids, read_jsonl, run, tmpdir,  # noqa: E402
-                     write_jobs, ANTHROPIC_TEST_KEY, _env)
+                     write_jobs, write_lines, ANTHROPIC_TEST_KEY, _env)
 from run_core_util import (IdServer, chat_prompt, check_result_line, echo_text,  # noqa: E402
-                           input_bodies, peak_rss_kb, write_lines)
+                           input_bodies, peak_rss_kb)
 
 
 def chat_line(cid, text, url="/v1/chat/completions"):
