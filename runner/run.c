@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "report_run.h"
 #include "run_int.h"
+#include "url.h"
 
 void run_opts_init(run_opts_t *o)
 {
@@ -439,6 +440,24 @@ static int validate_input(run_ctx_t *c, int resumed)
     return 0;
 }
 
+/* The API base of every dialect the input uses must be usable: a typo is
+ * refused before anything is sent (exit 2), not found job by job. */
+static int check_base_urls(run_ctx_t *c)
+{
+    static const char *env[] = { "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL" };
+    char err[200];
+
+    for (int d = 0; d < 2; d++) {
+        const char *u = cli_base_url((dialect_t)d, c->o->base_url);
+        if (!(c->ckpt.dialects & (1u << d)) || url_check_base(u, err, sizeof(err)) == 0)
+            continue;
+        fprintf(stderr, "llmbatch: %s \"%.200s\" %s; nothing was sent\n",
+                c->o->base_url ? "--base-url" : env[d], u, err);
+        return RUN_EXIT_USAGE;
+    }
+    return 0;
+}
+
 /* Money carried over from earlier runs: settled spend plus what may have
  * been in flight at their last commit. */
 static void carry_money(run_ctx_t *c, int resumed)
@@ -548,6 +567,8 @@ int run_main(const run_opts_t *o)
     free(c->ckpt.input_path);
     c->ckpt.input_path = strdup(o->input);
 
+    if ((rc = check_base_urls(c)) != 0)
+        goto out;
     carry_money(c, resumed);
     c->stats.runs++;
     warn_reservations(c);

@@ -376,7 +376,10 @@ class FakeServer:
                     self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(out)))
                 self.end_headers()
-                self.wfile.write(out)
+                try:
+                    self.wfile.write(out)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass            # the client stopped waiting: fine
 
             do_POST = do_GET = _serve
 
