@@ -11,6 +11,7 @@
 #include "buf.h"
 #include "cache.h"
 #include "cache_int.h"
+#include "run.h"
 
 /* ---- commands ------------------------------------------------------------ */
 
@@ -69,11 +70,11 @@ int cache_cmd_stats(const char *dir, FILE *out, FILE *err)
     sqlite3_stmt *st = NULL;
     sqlite3_int64 entries = 0, body_bytes = 0, oldest = 0, newest = 0;
     sqlite3_int64 hits = 0, saved = 0;
-    int have_times = 0, code = 2, rc;
+    int have_times = 0, code = RUN_EXIT_USAGE, rc;
     char money[64], t_old[32], t_new[32];
 
     if (cmd_open(dir, &db, err) != 0)
-        return 2;
+        return RUN_EXIT_USAGE;
     rc = sqlite3_prepare_v2(db,
         "SELECT count(*), coalesce(sum(length(body)), 0), min(created), max(created)"
         " FROM entries", -1, &st, NULL);
@@ -102,7 +103,7 @@ int cache_cmd_stats(const char *dir, FILE *out, FILE *err)
     fprintf(out, "saved to date:  $%s\n", money);
     fprintf(out, "oldest entry:   %s\n", t_old);
     fprintf(out, "newest entry:   %s\n", t_new);
-    code = 0;
+    code = RUN_EXIT_OK;
     goto out;
 sqlerr:
     fprintf(err, "llmbatch: cache %s unusable (%s)\n", dir, sqlite3_errmsg(db));
@@ -145,15 +146,15 @@ int cache_cmd_prune(const char *dir, const char *age, FILE *out, FILE *err)
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     sqlite3_int64 secs, left = 0;
-    int removed, code = 2, rc;
+    int removed, code = RUN_EXIT_USAGE, rc;
 
     if (parse_age(age, &secs) != 0) {
         fprintf(err, "llmbatch: bad --older-than '%s' (a count and a unit: 30d, 12h, 90m, 3600s, 2w)\n",
                 age ? age : "");
-        return 2;
+        return RUN_EXIT_USAGE;
     }
     if (cmd_open(dir, &db, err) != 0)
-        return 2;
+        return RUN_EXIT_USAGE;
     rc = sqlite3_prepare_v2(db, "DELETE FROM entries WHERE created < ?1", -1, &st, NULL);
     if (rc != SQLITE_OK ||
         (rc = sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL) - secs)) != SQLITE_OK ||
@@ -172,7 +173,7 @@ int cache_cmd_prune(const char *dir, const char *age, FILE *out, FILE *err)
         sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
     fprintf(out, "removed %d entr%s older than %s (%lld left)\n",
             removed, removed == 1 ? "y" : "ies", age, (long long)left);
-    code = 0;
+    code = RUN_EXIT_OK;
     goto out;
 sqlerr:
     fprintf(err, "llmbatch: cache %s unusable (%s)\n", dir, sqlite3_errmsg(db));

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
+#include "run.h"
 #include "clock.h"
 #include "keys.h"
 #include "pool.h"
@@ -82,17 +83,17 @@ int keys_cmd(const char *keys_file, const char *base_url, int probe, const char 
     pool_opts_t po = { (long)(timeout_s * 1000), 10000, cacert, insecure, 16 };
     kc_item_t *items = NULL;
     char err[512], auth[4200];
-    int rc = 2, bad = 0;
+    int rc = RUN_EXIT_USAGE, bad = 0;
 
     if (keys_load(&ks, keys_file, err, sizeof(err))) {
         fprintf(stderr, "llmbatch: %s\n", err);
-        return 2;
+        return RUN_EXIT_USAGE;
     }
     if (ks.n == 0) {
         fprintf(stderr, "llmbatch: no keys: set OPENAI_API_KEY / ANTHROPIC_API_KEY or pass "
                 "--keys-file FILE\n");
         keys_release(&ks);
-        return 2;
+        return RUN_EXIT_USAGE;
     }
     if (probe)
         fprintf(stderr, "llmbatch: --probe sends one request with max_tokens 1 per key "
@@ -154,7 +155,7 @@ int keys_cmd(const char *keys_file, const char *base_url, int probe, const char 
                    "1-token request)\n");
         }
     }
-    rc = bad ? 1 : 0;
+    rc = bad ? RUN_EXIT_FAILED : RUN_EXIT_OK;
 out:
     memset(auth, 0, sizeof(auth));
     if (items)

@@ -548,4 +548,5 @@ class ConcurrencyWarning(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    from harness import main
+    main()

@@ -636,4 +636,5 @@ class CacheTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    from harness import main
+    main()

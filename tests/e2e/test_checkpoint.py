@@ -622,4 +622,5 @@ class Checkpoint(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    from harness import main
+    main()

@@ -150,4 +150,5 @@ class EdgeReplies(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    from harness import main
+    main()

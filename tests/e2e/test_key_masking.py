@@ -103,4 +103,5 @@ class KeyMasking(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    from harness import main
+    main()

@@ -326,4 +326,5 @@ class KeysTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    from harness import main
+    main()

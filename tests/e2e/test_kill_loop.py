@@ -134,4 +134,5 @@ class KillLoop(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    from harness import main
+    main()

@@ -66,4 +66,5 @@ class LongWaits(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    from harness import main
+    main()

@@ -475,4 +475,5 @@ class MockTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    from harness import main
+    main()

@@ -210,4 +210,5 @@ class RateLimitTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    from harness import main
+    main()

@@ -345,7 +345,7 @@ class Validation(unittest.TestCase):
         self._invalid('{"custom_id":"x","method":"POST",', 300, [r"json|pars|malformed"])
 
     def test_not_an_object(self):
-        self._invalid('[1,2,3]', 17, [r"object|shape|json|line"])
+        self._invalid('[1,2,3]', 17, [r"not a json object"])
 
     def test_missing_custom_id(self):
         bad = chat_line("z", "no id")
@@ -488,4 +488,5 @@ class Memory(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    from harness import main
+    main()

@@ -106,4 +106,5 @@ class SetupSlips(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    from harness import main
+    main()
