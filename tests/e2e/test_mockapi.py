@@ -265,8 +265,10 @@ class MockTest(MockBase):
         return m, self.client(m)
 
     def test_fault_statuses(self):
+        m, c = self.forced("500")
         for code in ("500", "502", "503", "529"):
-            m, c = self.forced(code)
+            m.config(faults=code + "=1.0")
+            m.reset()
             r, d = c.post("/v1/chat/completions", chat_body("f"))
             self.assertEqual(r.status, int(code))
             self.assertIn("error", json.loads(d))
@@ -320,7 +322,8 @@ class MockTest(MockBase):
             json.loads(d)
         self.assertGreater(m.stats()["billed_fault_pusd"], 0)
 
-        m, c = self.forced("nousage")
+        m.config(faults="nousage=1.0")
+        m.reset()
         r, d = c.post("/v1/chat/completions", chat_body("x"))
         doc = json.loads(d)
         self.assertEqual(r.status, 200)
@@ -1075,7 +1078,9 @@ class BatchTest(MockBase):
         self.assertEqual(s["billed_ok_requests"], 2)
 
     def test_burst_bucket(self):
-        m = self.mock("--rpm", "600", "--burst", "10")
+        # 120/min with a burst of 10: slow refill (2/s), so a loaded machine
+        # that spreads the 20 requests over a second still sees about 10 pass
+        m = self.mock("--rpm", "120", "--burst", "10")
         n = 20
         res = []
         barrier = threading.Barrier(n)
@@ -1092,15 +1097,15 @@ class BatchTest(MockBase):
         ok = [r for r in res if r[0] == 200]
         limited = [r for r in res if r[0] == 429]
         self.assertEqual(len(ok) + len(limited), n)
-        self.assertTrue(10 <= len(ok) <= 14, len(ok))     # the burst, plus a little refill
+        self.assertTrue(10 <= len(ok) <= 13, len(ok))     # the burst, plus a little refill
         for st, h, d in res:
-            self.assertEqual(h["x-ratelimit-limit-requests"], "600")
+            self.assertEqual(h["x-ratelimit-limit-requests"], "120")
             self.assertLessEqual(int(h["x-ratelimit-remaining-requests"]), 10)
-            self.assertLessEqual(parse_go_duration(h["x-ratelimit-reset-requests"]), 1.0)
+            self.assertLessEqual(parse_go_duration(h["x-ratelimit-reset-requests"]), 5.0)
         for st, h, d in limited:
-            self.assertTrue(0 < int(h["retry-after-ms"]) <= 100)
+            self.assertTrue(0 < int(h["retry-after-ms"]) <= 500)
             self.assertEqual(h["x-ratelimit-remaining-requests"], "0")
-        time.sleep(0.35)                                   # 10/s: about 3 come back
+        time.sleep(0.6)                                    # 2/s: one comes back
         st, h, d = call(m, "POST", "/v1/chat/completions", chat_body("after"))
         self.assertEqual(st, 200)
         self.assertEqual([go_duration_fmt(x) for x in (360, 1.5, 0.12, 0.25)],

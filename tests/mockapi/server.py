@@ -18,8 +18,19 @@ Invariants:
   * All shared state (counters, buckets, random stream) changes under one
     lock; the log has its own lock and is flushed per line.
 
+Modules: mockcommon.py (reply helpers), livefaults.py (redirect, unknown
+path and key-quoting fault modes), batchapi.py + files.py + batches_openai.py
++ batches_anthropic.py (OpenAI Files/Batches and Anthropic Message Batches,
+advancing with time; rows billed at half the live price).
+
+Live fault modes (see --help): --faults kinds 429 500 502 503 529 reset
+truncate badjson slow nousage 301 307 401 403 404; --redirect CODE;
+--not-found-paths; --echo-key; directives mock:fail=NNN,
+mock:fail_first=N:NNN, mock:sleep=MS, mock:echo_key; --rpm with --burst.
+
 Run `server.py --help` for the command line.  Control endpoints (no auth):
-GET /_health, GET /_stats, POST /_reset[?all=1], POST /_config (JSON).
+GET /_health, GET /_stats, POST /_reset[?all=1], POST /_config (JSON),
+GET /_batches, POST /_batch/<id>/expire, POST /_batch/<id>/fail.
 """
 
 import argparse
