@@ -591,7 +591,8 @@ class BatchTest(MockBase):
         rows = [oa_line("row-%02d" % i, "batch prompt %d" % i) for i in range(20)]
         rows[5] = oa_line("row-05", "refused mock:fail=400")
         st, f = upload(m, jsonl(rows))
-        self.assertEqual((f["object"], f["purpose"], f["bytes"]), ("file", "batch", len(jsonl(rows))))
+        self.assertEqual((f["object"], f["purpose"], f["bytes"]),
+                         ("file", "batch", len(jsonl(rows))))
         self.assertRegex(f["id"], r"^file-")
         st, f2 = jcall(m, "GET", "/v1/files/" + f["id"])
         self.assertEqual(f2["id"], f["id"])
