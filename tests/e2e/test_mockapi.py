@@ -1070,12 +1070,21 @@ class BatchTest(MockBase):
                 "Unknown request URL: POST /v1/chat/completions."))
         self.assertEqual(call(m, "POST", "/v1/completions",
                               json.dumps({"model": "m", "prompt": "p"}).encode())[0], 200)
-        m.config(not_found_paths=[], faults="404=1.0")
+        m.config(not_found_paths=[])
+        st, h, d = call(m, "POST", "/v1/completions",
+                        json.dumps({"model": "m", "prompt": "p mock:unknown_url"}))
+        self.assertEqual((st, json.loads(d)["error"]["code"]), (404, "unknown_url"))
+        st, h, d = call(m, "POST", "/v1/completions",            # a plain per-job 404
+                        json.dumps({"model": "m", "prompt": "p mock:fail=404"}))
+        self.assertEqual(st, 404)
+        self.assertEqual(json.loads(d)["error"]["message"], "mock:fail directive (404)")
+        m.config(faults="404=1.0")
         st, h, d = call(m, "POST", "/v1/embeddings", json.dumps({"model": "e", "input": "i"}))
         self.assertEqual((st, json.loads(d)["error"]["code"]), (404, "unknown_url"))
         s = m.stats()
         self.assertEqual((s["by_status"]["301"], s["by_status"]["307"]), (2, 2))
         self.assertEqual(s["by_fault"]["404"], 1)
+        self.assertEqual(s["by_status"]["404"], 6)
         self.assertEqual(s["billed_ok_requests"], 2)
 
     def test_burst_bucket(self):

@@ -14,9 +14,12 @@ state lives here.
   404 path   every request to a path listed in --not-found-paths
              (_config not_found_paths=[..]) gets 404 {"error":{"message":
              "Unknown request URL: POST /v1/...","type":"invalid_request_error",
-             "code":"unknown_url"}}; one request with --faults 404=p or
-             "mock:fail=404".
-  401 / 403  with --faults 401=p / 403=p or "mock:fail=401|403".
+             "code":"unknown_url"}}; one request with --faults 404=p or a
+             "mock:unknown_url" directive ("mock:fail=404" stays a plain
+             per-job 404 whose message names the directive).
+  401 / 403  with --faults 401=p / 403=p; "mock:fail=401|403" gives the
+             key-quoting body only with echo on (else the plain directive
+             message).
 """
 
 from mockcommon import Outcome, error_outcome

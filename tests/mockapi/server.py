@@ -26,7 +26,8 @@ advancing with time; rows billed at half the live price).
 Live fault modes (see --help): --faults kinds 429 500 502 503 529 reset
 truncate badjson slow nousage 301 307 401 403 404; --redirect CODE;
 --not-found-paths; --echo-key; directives mock:fail=NNN,
-mock:fail_first=N:NNN, mock:sleep=MS, mock:echo_key; --rpm with --burst.
+mock:fail_first=N:NNN, mock:sleep=MS, mock:echo_key, mock:unknown_url;
+--rpm with --burst.
 
 Run `server.py --help` for the command line.  Control endpoints (no auth):
 GET /_health, GET /_stats, POST /_reset[?all=1], POST /_config (JSON),
@@ -86,8 +87,9 @@ live fault modes (--faults kind=prob,...; also _config faults="..."):
   404                    404 unknown_url "Unknown request URL: POST /v1/..."
 setup modes: --redirect CODE, --not-found-paths P,..., --echo-key
   (_config redirect=, not_found_paths=[..], echo_key=true)
-directives in a request body: mock:fail=NNN (any status incl. 301/307/401/
-  403/404), mock:fail_first=N:NNN, mock:sleep=MS, mock:echo_key
+directives in a request body: mock:fail=NNN (any status; 301/302/307/308
+  answer a redirect; 401/403 quote the key with echo on), mock:fail_first=
+  N:NNN, mock:sleep=MS, mock:echo_key, mock:unknown_url (404 unknown_url)
 burst limiter: --rpm 2400 --burst 10 = bucket of 10 refilled at 40/s, with
   x-ratelimit-{limit,remaining,reset}-requests on every reply
 batch APIs: see batchapi.py; _config keys batch_step_ms, batch_rows_per_step,
@@ -775,7 +777,11 @@ class Handler(BaseHTTPRequestHandler):
 
             # -- deterministic directives
             code = directive_code(S, body, sha)
-            special = code and self.special(dialect, code, method, path, key, body)
+            special = None
+            if code in livefaults.REDIRECTS or (code in (401, 403) and self.echo(body)):
+                special = self.special(dialect, code, method, path, key, body)
+            elif b"mock:unknown_url" in body:
+                special = livefaults.not_found_outcome(dialect, method, path)
             if special:
                 return key, req, self.stamp(special, dialect, ks, now)
             if code is not None and code >= 300:
