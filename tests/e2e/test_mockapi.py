@@ -549,10 +549,33 @@ def live_cost(usage, model="mock-model", anthropic=False):
 
 
 class BatchTest(MockBase):
-    STEP = "50"
+    """One mock for the whole class (starting one costs more than most of
+    these tests): each test resets it and sets every knob it relies on."""
 
-    def bmock(self, *args):
-        return self.mock("--batch-step-ms", self.STEP, *args)
+    BASE = {"batch_step_ms": 50, "batch_rows_per_step": 0, "batch_expire_after_rows": -1,
+            "enqueued_token_limit": 0, "control_faults": "", "openai_max_requests": 50000,
+            "openai_max_file_bytes": 200 * 10 ** 6, "anthropic_max_requests": 100000,
+            "anthropic_max_bytes": 256 * 10 ** 6, "invalid_keys": [], "exhausted_keys": [],
+            "echo_key": False, "redirect": 0, "not_found_paths": [], "faults": "",
+            "rpm": 0, "burst": 0, "seed": 1}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.shared = Mock("--prices", cls.prices)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.shared.cleanup()
+        super().tearDownClass()
+
+    def bmock(self, **cfg):
+        m = self.shared
+        m.config(**self.BASE)
+        m.reset(all=True)
+        m.config(**cfg)
+        self.log0 = len(m.log_entries())
+        return m
 
     def wait(self, m, path, done, anthropic=False, key=None, timeout=10):
         """Polls a batch until done(obj); returns (obj, statuses seen in order)."""
@@ -587,7 +610,7 @@ class BatchTest(MockBase):
     # ------------------------------------------------------------ OpenAI
 
     def test_openai_lifecycle_counts_files_billing(self):
-        m = self.bmock("--batch-rows-per-step", "4")
+        m = self.bmock(batch_rows_per_step=4)
         rows = [oa_line("row-%02d" % i, "batch prompt %d" % i) for i in range(20)]
         rows[5] = oa_line("row-05", "refused mock:fail=400")
         st, f = upload(m, jsonl(rows))
@@ -658,7 +681,7 @@ class BatchTest(MockBase):
         self.assertEqual(row0["response"]["body"]["usage"], live["usage"])
         self.assertEqual(m.stats()["billed_total_pusd"], expect + live_p)
         # the log: control calls with the batch id, one billed line per row
-        log = m.log_entries()
+        log = m.log_entries()[self.log0:]
         ctl = [e for e in log if e.get("kind") == "control"]
         self.assertTrue(any(e["path"] == "/v1/batches" and e["method"] == "POST"
                             and e["batch_id"] == b["id"] and e["key"] == "aaaa" for e in ctl))
@@ -669,7 +692,7 @@ class BatchTest(MockBase):
         self.assertFalse([e for e in log if KEY in json.dumps(e)])
 
     def test_openai_expire_cancel_and_forced(self):
-        m = self.bmock("--batch-rows-per-step", "1", "--batch-expire-after-rows", "3")
+        m = self.bmock(batch_rows_per_step=1, batch_expire_after_rows=3)
         b = self.create_openai(m, [oa_line("e%d" % i, "x%d" % i) for i in range(8)],
                                metadata={"k": "v"})
         b, seen = self.wait(m, "/v1/batches/" + b["id"], lambda o: o["status"] == "expired")
@@ -781,8 +804,7 @@ class BatchTest(MockBase):
         self.assertEqual(st, 400)
 
     def test_token_limit_exceeded(self):
-        m = self.bmock("--batch-rows-per-step", "1", "--enqueued-token-limit", "120",
-                       "--batch-step-ms", "100")
+        m = self.bmock(batch_rows_per_step=1, enqueued_token_limit=120, batch_step_ms=100)
         rows = [oa_line("t%d" % i, "tokens %d" % i) for i in range(4)]   # 23 tokens each
         b1 = self.create_openai(m, rows)
         self.wait(m, "/v1/batches/" + b1["id"], lambda o: o["status"] == "in_progress")
@@ -835,7 +857,7 @@ class BatchTest(MockBase):
         return {"custom_id": cid, "params": p}
 
     def test_anthropic_lifecycle_results_billing(self):
-        m = self.bmock("--batch-rows-per-step", "3")
+        m = self.bmock(batch_rows_per_step=3)
         reqs = [self.areq("req_%d" % i, "anthropic %d" % i) for i in range(12)]
         reqs[3] = self.areq("req_3", "no mock:fail=529")
         del reqs[4]["params"]["max_tokens"]                   # invalid params: errored row
@@ -891,7 +913,7 @@ class BatchTest(MockBase):
         self.assertEqual(jcall(m, "GET", path, key=AKEY, anthropic=True)[0], 404)
 
     def test_anthropic_validation_cancel_expire_list(self):
-        m = self.bmock("--batch-rows-per-step", "1")
+        m = self.bmock(batch_rows_per_step=1)
         for cid in ("has space", "x" * 65, "", "dot.ted", "ünï", 7):
             st, e = jcall(m, "POST", "/v1/messages/batches",
                           {"requests": [self.areq(cid, "p")]}, key=AKEY, anthropic=True)
@@ -958,8 +980,8 @@ class BatchTest(MockBase):
     # ------------------------------------------------------------ control calls
 
     def test_control_faults_and_auth(self):
-        m = self.bmock("--control-faults", "429=0.3,500=0.2,reset=0.1",
-                       "--invalid-keys", "sk-bad-0002", "--exhausted-keys", "tok-dead-03")
+        m = self.bmock(control_faults="429=0.3,500=0.2,reset=0.1",
+                       invalid_keys=["sk-bad-0002"], exhausted_keys=["tok-dead-03"])
         got = {}
         for i in range(80):
             try:
@@ -1007,7 +1029,7 @@ class BatchTest(MockBase):
 
     def test_echo_key_modes(self):
         keys = ("tok-abc123def456", "0123456789abcdef0123", "sk-ant-api03-QQQQ-wxyz")
-        m = self.mock("--invalid-keys", ",".join(keys[:2]), "--exhausted-keys", keys[2])
+        m = self.bmock(invalid_keys=list(keys[:2]), exhausted_keys=[keys[2]])
         # without echo the key never appears
         for k in keys[:2]:
             st, h, d = call(m, "POST", "/v1/chat/completions", chat_body("e"), key=k)
@@ -1046,7 +1068,7 @@ class BatchTest(MockBase):
         self.assertEqual(m.stats()["billed_ok_pusd"], 0)
 
     def test_redirect_and_unknown_path(self):
-        m = self.mock("--redirect", "301")
+        m = self.bmock(redirect=301)
         for path in ("/v1/chat/completions", "/v1/batches", "/v1/models"):
             st, h, d = call(m, "POST" if "chat" in path else "GET", path,
                             chat_body("r") if "chat" in path else None)
@@ -1090,7 +1112,7 @@ class BatchTest(MockBase):
     def test_burst_bucket(self):
         # 120/min with a burst of 10: slow refill (2/s), so a loaded machine
         # that spreads the 20 requests over a second still sees about 10 pass
-        m = self.mock("--rpm", "120", "--burst", "10")
+        m = self.bmock(rpm=120, burst=10)
         n = 20
         res = []
         barrier = threading.Barrier(n)
