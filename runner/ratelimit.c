@@ -58,10 +58,16 @@ static void rl_key_apply(rl_key_t *k)
     gcra_set_rate(&k->req, rpm);
     gcra_set_rate(&k->tok, tpm);
     /* catching up on late wake-ups is fine against a server's bucket with
-     * room in it, never against the user's own ceiling */
-    k->req.tol_ns = k->tok.tol_ns =
-        (k->server_rpm > 0 || k->server_tpm > 0) && k->user_rpm <= 0 && k->user_tpm <= 0 &&
-        !k->low_remaining && k->factor >= 1.0 ? RL_CATCHUP_NS : 0;
+     * room in it, never against the user's own ceiling; with the bucket
+     * nearly empty, only one request interval may be made up (else every
+     * late wake-up would be lost for good) */
+    k->req.tol_ns = k->tok.tol_ns = 0;
+    if ((k->server_rpm > 0 || k->server_tpm > 0) && k->user_rpm <= 0 && k->user_tpm <= 0) {
+        if (!k->low_remaining && k->factor >= 1.0)
+            k->req.tol_ns = k->tok.tol_ns = RL_CATCHUP_NS;
+        else if (rpm > 0)
+            k->req.tol_ns = (int64_t)(60e9 / rpm);
+    }
 }
 
 void rl_key_init(rl_key_t *k, double user_rpm, double user_tpm)
