@@ -1,6 +1,6 @@
 """
 e2e: the hard spend cap (--budget), its accounting, resume across the cap,
-alerts, the up-front concurrency warning and unpriced models (issue 3).
+alerts, the up-front concurrency warning and unpriced models.
 
 The mock server bills every request it processed in exact picodollars with
 the same price table; it is the oracle: whatever it billed must never exceed

@@ -1,5 +1,5 @@
 """
-e2e: response cache (--cache DIR) and in-run deduplication (issue 7).
+e2e: response cache (--cache DIR) and in-run deduplication.
 
 Cache key = SHA-256 over dialect, url path and canonical JSON of the body (not the
 API key, not custom_id).  A hit is an ordinary results line for its own custom_id

@@ -1,8 +1,7 @@
 """
 e2e: the cost report (fields, exits 1 and 3, human summary), `llmbatch
 estimate`, `llmbatch report RESULTS|CHECKPOINT`, and the price table (dated
-snapshots by prefix, OpenAI cached tokens, Anthropic cache reads/writes)
-(issue 3).
+snapshots by prefix, OpenAI cached tokens, Anthropic cache reads/writes).
 """
 
 import json

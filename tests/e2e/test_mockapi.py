@@ -1025,7 +1025,7 @@ class BatchTest(MockBase):
         self.assertEqual(call(m, "GET", "/v1/messages/batches", key="tok-dead-03",
                               anthropic=True)[0], 400)
 
-    # ------------------------------------------------------------ issue 10 live modes
+    # ------------------------------------------------------------ live setup-slip modes
 
     def test_echo_key_modes(self):
         keys = ("tok-abc123def456", "0123456789abcdef0123", "sk-ant-api03-QQQQ-wxyz")

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""llmbatch run, core loop (issue 2): exactly-once under mixed faults, no
+"""llmbatch run, core loop: exactly-once under mixed faults, no
 duplicate sends without faults, --concurrency bound, permanent errors not
 retried, bounded retries, keys never printed, SIGINT/SIGTERM + resume,
 exit codes."""

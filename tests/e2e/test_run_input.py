@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""llmbatch run, input side (issue 2): line shapes, output format, gzip
+"""llmbatch run, input side: line shapes, output format, gzip
 input/output, stdin, validation before sending, --skip-invalid, base URL
 joining, and flat peak RSS of the streaming validation pass."""
 
