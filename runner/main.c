@@ -55,7 +55,8 @@ static const char usage_text[] =
 "  --progress / --no-progress, -q/--quiet\n"
 "\n"
 "exit codes: 0 all succeeded, 1 some failed, 2 usage/input error (nothing sent),\n"
-"3 spend cap reached, 4 no usable key, 5 fatal I/O error, 130/143 interrupted.\n";
+"3 spend cap reached, 4 no usable key, 5 fatal error (I/O, TLS, API unreachable, a setup\n"
+"slip; jobs stay pending), 130/143 interrupted.\n";
 
 static int usage_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_err(const char *fmt, ...)
