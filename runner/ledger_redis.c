@@ -73,6 +73,7 @@ void ledger_opts_default(ledger_opts_t *o)
     o->command_timeout_ms = 1000;
     o->attempts = 3;
     o->horizon_ns = LEDGER_HORIZON_NS;
+    o->dead_ms = LEDGER_DEAD_MS;
 }
 
 const char *ledger_error(const ledger_t *l) { return l->err; }
@@ -92,14 +93,22 @@ static void disconnect(ledger_t *l)
     l->c = NULL;
 }
 
+/* Why the context failed, in words ("timed out" rather than EAGAIN). */
+static const char *conn_why(const ledger_t *l)
+{
+    if (l->c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return "timed out";
+    return l->c->errstr[0] ? l->c->errstr : "connection lost";
+}
+
 /* A command during connection setup; 0 or -1 with l->err set. */
 static int setup_cmd(ledger_t *l, int argc, const char **argv, redisReply **out)
 {
     redisReply *r = redisCommandArgv(l->c, argc, argv, NULL);
 
     if (!r)
-        return fail(l, LEDGER_E_CONN, "Redis at %s: %s during %s", l->where,
-                    l->c->errstr[0] ? l->c->errstr : "no reply", argv[0]);
+        return fail(l, LEDGER_E_CONN, "Redis at %s: %s during %s", l->where, conn_why(l),
+                    argv[0]);
     if (r->type == REDIS_REPLY_ERROR) {
         /* never argv: AUTH carries the password */
         fail(l, LEDGER_E_REDIS, "Redis at %s refused %s: %s", l->where, argv[0], r->str);
@@ -214,9 +223,7 @@ static redisReply *call_script(ledger_t *l, int s, int with_key, int nargs, cons
         }
         r = redisCommandArgv(l->c, argc, argv, NULL);
         if (!r) {
-            fail(l, LEDGER_E_CONN, "Redis at %s: %s", l->where,
-                 l->c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK)
-                 ? "timed out" : l->c->errstr[0] ? l->c->errstr : "connection lost");
+            fail(l, LEDGER_E_CONN, "Redis at %s: %s", l->where, conn_why(l));
             disconnect(l);
             l->retried = 1;
             continue;
@@ -318,8 +325,8 @@ static int reaped(ledger_t *l, redisReply *r)
     freeReplyObject(r);
     l->registered = 0;
     return fail(l, LEDGER_E_REAPED, "ledger '%s': this process (%s) was silent for more than "
-                "%d s and was counted as dead; its lease is counted as possibly billed", l->name,
-                l->id, LEDGER_DEAD_MS / 1000);
+                "%.1f s and was counted as dead; its lease is counted as possibly billed", l->name,
+                l->id, l->o.dead_ms / 1000.0);
 }
 
 static int valid_name(const char *s, size_t max, int colon)
@@ -370,6 +377,8 @@ ledger_t *ledger_connect(const char *name, const char *url, const ledger_opts_t 
         l->o.attempts = 1;
     if (l->o.horizon_ns <= 0)
         l->o.horizon_ns = LEDGER_HORIZON_NS;
+    if (l->o.dead_ms <= 0)
+        l->o.dead_ms = LEDGER_DEAD_MS;
     if (!valid_name(name, 64, 0)) {
         snprintf(err, errlen, "bad ledger name '%s': use 1-64 of A-Z a-z 0-9 . _ -",
                  name ? name : "");
@@ -422,15 +431,14 @@ static void fmt_usd(char *buf, size_t n, money_t m)
 
 int ledger_open(ledger_t *l, ledger_terms_t *t)
 {
-    char dead[16], have[2], budget[24], raise[2], rpm[40], tpm[40], a[32], b[32];
+    char dead[16], have[2], budget[24], raise[2], rpm[40], tpm[40], a[32], b[32], w[16];
     const char *args[7] = { l->id, dead, have, budget, raise, rpm, tpm };
     redisReply *r;
-    const char *w;
     double v;
 
     if (t->have_budget && t->budget < 0)
         return fail(l, LEDGER_E_USAGE, "ledger '%s': negative budget", l->name);
-    snprintf(dead, sizeof(dead), "%d", LEDGER_DEAD_MS);
+    snprintf(dead, sizeof(dead), "%d", l->o.dead_ms);
     snprintf(have, sizeof(have), "%d", t->have_budget ? 1 : 0);
     fmt_money(budget, sizeof(budget), t->have_budget ? t->budget : 0);
     snprintf(raise, sizeof(raise), "%d", t->raise_budget ? 1 : 0);
@@ -439,7 +447,7 @@ int ledger_open(ledger_t *l, ledger_terms_t *t)
     r = call_script(l, S_OPEN, 0, 7, args);
     if (!r)
         return -1;
-    w = elem(r, 0);
+    snprintf(w, sizeof(w), "%s", elem(r, 0));     /* r is freed before w is used */
     if (!strcmp(w, "nocap")) {
         freeReplyObject(r);
         return fail(l, LEDGER_E_REFUSED, "ledger '%s' was created without a budget; a shared "
@@ -508,7 +516,7 @@ int ledger_lease(ledger_t *l, money_t want, money_t in_use, money_t settled_delt
     if (want < 0 || in_use < 0 || settled_delta < 0 || possibly_delta < 0 ||
         possibly_delta > settled_delta)
         return fail(l, LEDGER_E_USAGE, "ledger_lease: negative or inconsistent amounts");
-    snprintf(dead, sizeof(dead), "%d", LEDGER_DEAD_MS);
+    snprintf(dead, sizeof(dead), "%d", l->o.dead_ms);
     snprintf(seq, sizeof(seq), "%" PRIu64, ++l->seq);
     fmt_money(w, sizeof(w), want);
     fmt_money(u, sizeof(u), in_use);
@@ -538,7 +546,7 @@ int ledger_heartbeat(ledger_t *l)
 
     if (need_registered(l))
         return -1;
-    snprintf(dead, sizeof(dead), "%d", LEDGER_DEAD_MS);
+    snprintf(dead, sizeof(dead), "%d", l->o.dead_ms);
     r = call_script(l, S_HEARTBEAT, 0, 2, args);
     if (!r)
         return -1;
@@ -558,7 +566,7 @@ int ledger_release(ledger_t *l, money_t settled_delta, money_t possibly_delta, m
         return -1;
     if (settled_delta < 0 || possibly_delta < 0 || in_flight < 0)
         return fail(l, LEDGER_E_USAGE, "ledger_release: negative amounts");
-    snprintf(dead, sizeof(dead), "%d", LEDGER_DEAD_MS);
+    snprintf(dead, sizeof(dead), "%d", l->o.dead_ms);
     fmt_money(sd, sizeof(sd), settled_delta);
     fmt_money(pd, sizeof(pd), possibly_delta);
     fmt_money(fl, sizeof(fl), in_flight);
@@ -747,7 +755,7 @@ json_t *ledger_show(ledger_t *l)
     json_error_t je;
     size_t i;
 
-    snprintf(dead, sizeof(dead), "%d", LEDGER_DEAD_MS);
+    snprintf(dead, sizeof(dead), "%d", l->o.dead_ms);
     snprintf(rec, sizeof(rec), "%.17g", RL_RECOVER_STEP);
     snprintf(forget, sizeof(forget), "%lld", RL_FORGET_NS / 1000000LL);
     r = call_script(l, S_SHOW, 0, 3, args);

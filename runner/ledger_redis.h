@@ -64,6 +64,8 @@ typedef struct ledger_opts {
     int     command_timeout_ms;   /* per command; default 1000 */
     int     attempts;             /* connection attempts per call; default 3 */
     int64_t horizon_ns;           /* default LEDGER_HORIZON_NS */
+    int     dead_ms;              /* default LEDGER_DEAD_MS; every process of a ledger
+                                   * must use the same value (tests shorten it) */
 } ledger_opts_t;
 
 /* The run's terms.  In: what this process was given (have_budget/budget
