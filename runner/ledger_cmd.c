@@ -96,3 +96,16 @@ int ledger_show_cmd(const char *name, const char *url)
 {
     return ledger_show_write(name, url, stdout, stderr);
 }
+
+int ledger_cmd(int argc, char **argv)
+{
+    if (argc == 4 && !strcmp(argv[2], "show"))
+        return ledger_show_cmd(argv[3], NULL);
+    if (argc == 6 && !strcmp(argv[2], "show") && !strcmp(argv[4], "--redis"))
+        return ledger_show_cmd(argv[3], argv[5]);
+    if (argc == 6 && !strcmp(argv[2], "show") && !strcmp(argv[3], "--redis"))
+        return ledger_show_cmd(argv[5], argv[4]);
+    fprintf(stderr, "llmbatch: usage: llmbatch ledger show NAME [--redis URL] "
+            "(default URL: LLMBATCH_REDIS_URL)\n");
+    return RUN_EXIT_USAGE;
+}

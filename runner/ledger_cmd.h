@@ -9,5 +9,8 @@
 int ledger_show_write(const char *name, const char *url, FILE *out, FILE *err);
 /* The same on stdout / stderr. */
 int ledger_show_cmd(const char *name, const char *url);
+/* `llmbatch ledger show NAME [--redis URL]`: argv as main's (argv[1] is
+ * "ledger").  Returns the exit code; 2 with a usage line on bad arguments. */
+int ledger_cmd(int argc, char **argv);
 
 #endif
