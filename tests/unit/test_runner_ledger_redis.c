@@ -35,6 +35,7 @@
 #include "clock.h"
 #include "keys.h"
 #include "ledger_cmd.h"
+#include "ledger_lua.h"
 #include "ledger_redis.h"
 
 static pid_t redis_pid;
@@ -795,13 +796,40 @@ static void test_recovery(void)
     CHECK_INT(ls.granted, 300);
     CHECK_INT(ls.spent, 20);
 
+    /* a lease resent after a lost reply (same sequence number) is applied
+     * once: replay by hand the client's last call (seq 3: open stores 0,
+     * then three leases) with a settle of 10 */
+    {
+        redisContext *c = raw();
+        redisReply *r = c && !c->err ? redisCommand(c, "SCRIPT LOAD %s", LUA_LEASE) : NULL;
+        char sha[41] = "";
+        int i;
+        if (r && r->type == REDIS_REPLY_STRING && r->len == 40)
+            memcpy(sha, r->str, 41);
+        freeReplyObject(r);
+        for (i = 0; i < 1; i++) {
+            r = c && !c->err ? redisCommand(c, "EVALSHA %s 5 llmbatch:ledger:{rec}:meta "
+                "llmbatch:ledger:{rec}:lease llmbatch:ledger:{rec}:hb llmbatch:ledger:{rec}:seq "
+                "llmbatch:ledger:{rec}:tat %s 15000 %s 300 0 %s 0", sha, ledger_id(a),
+                "3", "10") : NULL;
+            CHECK(r && r->type == REDIS_REPLY_ARRAY && r->elements >= 3);
+            if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 3)
+                CHECK_STR(r->element[2]->str, "20");    /* spent: not added again */
+            freeReplyObject(r);
+        }
+        if (c)
+            redisFree(c);
+    }
+    CHECK_INT(ledger_lease(a, 300, 0, 10, 0, &ls), 0);      /* seq 4: applied */
+    CHECK_INT(ls.spent, 30);
+
     /* a password: used, never printed */
     CHECK_INT(raw_cmd("CONFIG SET requirepass %s", "pw-S3cret"), 0);
     snprintf(u, sizeof(u), "redis://:pw-S3cret@127.0.0.1:%d/0", redis_port);
     {
         ledger_t *p = ledger_connect("rec", u, NULL, err, sizeof(err), &k);
         json_t *j = p ? ledger_show(p) : NULL;
-        CHECK(j && jmoney(j, "spent_pp") == 20);
+        CHECK(j && jmoney(j, "spent_pp") == 30);
         json_decref(j);
         ledger_free(p);
     }
