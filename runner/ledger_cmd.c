@@ -3,6 +3,7 @@
  * state with one read-only script (ledger_show) and prints it; registers
  * nothing, changes nothing.
  */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include "ledger_cmd.h"
@@ -99,6 +100,7 @@ int ledger_show_cmd(const char *name, const char *url)
 
 int ledger_cmd(int argc, char **argv)
 {
+    signal(SIGPIPE, SIG_IGN);       /* a dropped Redis connection is an error, not a signal */
     if (argc == 4 && !strcmp(argv[2], "show"))
         return ledger_show_cmd(argv[3], NULL);
     if (argc == 6 && !strcmp(argv[2], "show") && !strcmp(argv[4], "--redis"))

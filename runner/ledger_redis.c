@@ -375,6 +375,10 @@ ledger_t *ledger_connect(const char *name, const char *url, const ledger_opts_t 
         ledger_opts_default(&l->o);
     if (l->o.attempts < 1)
         l->o.attempts = 1;
+    if (l->o.connect_timeout_ms <= 0)
+        l->o.connect_timeout_ms = 500;      /* 0 would mean "wait forever" to hiredis */
+    if (l->o.command_timeout_ms <= 0)
+        l->o.command_timeout_ms = 1000;
     if (l->o.horizon_ns <= 0)
         l->o.horizon_ns = LEDGER_HORIZON_NS;
     if (l->o.dead_ms <= 0)

@@ -610,7 +610,7 @@ static void test_slots(void)
     ledger_t *l = conn("slots", NULL);
     ledger_terms_t t = { .rpm = SLOT_RPM };
     ledger_slots_t s;
-    int64_t step = 1000000;
+    const int64_t step = 1000000;
 
     CHECK(l && ledger_open(l, &t) == 0);
     for (i = 0; i < SLOT_KIDS; i++) {
@@ -655,12 +655,13 @@ static void test_slots(void)
     if (l) {
         ledger_slots_t s2;
         int back = -1;
-        CHECK_INT(ledger_rate_slots(l, "rpm", SLOT_RPM, 10, &s), 0);
+        /* 600/min: slot 6 is 0.6 s ahead, so it is still in the future */
+        CHECK_INT(ledger_rate_slots(l, "ret", 600, 10, &s), 0);
         CHECK_INT(s.n, 10);
-        CHECK_INT(s.step_ns, step);
+        CHECK_INT(s.step_ns, 100000000);
         CHECK_INT(ledger_rate_return(l, &s, 4, &back), 0);
         CHECK_INT(back, 1);
-        CHECK_INT(ledger_rate_slots(l, "rpm", SLOT_RPM, 1, &s2), 0);
+        CHECK_INT(ledger_rate_slots(l, "ret", 600, 1, &s2), 0);
         CHECK_INT(slot_abs(&s2, 0), slot_abs(&s, 6));   /* the first returned slot */
         CHECK_INT(ledger_rate_return(l, &s, 2, &back), 0);
         CHECK_INT(back, 0);
