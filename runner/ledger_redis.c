@@ -27,6 +27,7 @@
 #include "ledger_redis.h"
 #include "ratelimit.h"
 #include "redis_url.h"
+#include "sha256.h"
 
 enum { S_OPEN, S_LEASE, S_HEARTBEAT, S_RELEASE, S_SLOTS, S_RETURN, S_KEYGET, S_KEYSET,
        S_SHOW, S_COUNT };
@@ -827,4 +828,20 @@ bad:
     json_decref(out);
     fail(l, LEDGER_E_REDIS, "Redis at %s: malformed ledger data in '%s'", l->where, l->keys[K_META]);
     return NULL;
+}
+
+void ledger_key_fingerprint(const char *secret, char *out, size_t outlen)
+{
+    static const char domain[] = "llmbatch ledger key v1";
+    unsigned char d[SHA256_DIGEST_LEN];
+    char hex[65];
+    sha256_ctx_t c;
+
+    sha256_init(&c);
+    sha256_update(&c, domain, sizeof(domain));     /* with its NUL */
+    sha256_update(&c, secret, strlen(secret));
+    sha256_final(&c, d);
+    sha256_hex(d, hex);
+    snprintf(out, outlen, "k-%.16s", hex);
+    memset(d, 0, sizeof(d));
 }

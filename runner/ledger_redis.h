@@ -168,6 +168,13 @@ int  ledger_key_update(ledger_t *l, const char *fp, const ledger_key_t *in,
  * NULL on error. */
 json_t *ledger_show(ledger_t *l);
 
+/* The name under which a key's state is shared: "k-" + 16 hex digits of a
+ * SHA-256 of the secret (domain-separated).  The same key gives the same
+ * name in every process, different keys (even with equal last characters or
+ * labels) different names, and the name reveals nothing of the secret.
+ * outlen >= 19. */
+void ledger_key_fingerprint(const char *secret, char *out, size_t outlen);
+
 const char      *ledger_error(const ledger_t *l);
 ledger_errkind_t ledger_errkind(const ledger_t *l);
 /* hostname:pid:random, the process id in the ledger. */

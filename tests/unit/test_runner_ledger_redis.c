@@ -679,6 +679,19 @@ static void test_slots(void)
 
 /* --- key state, show, the command ---------------------------------------- */
 
+static void test_fingerprint(void)
+{
+    char a[32], b[32], c[32];
+
+    ledger_key_fingerprint("sk-proj-AAAAAAAAAAAAAAAAAAAA1234", a, sizeof(a));
+    ledger_key_fingerprint("sk-proj-BBBBBBBBBBBBBBBBBBBB1234", b, sizeof(b));
+    ledger_key_fingerprint("sk-proj-AAAAAAAAAAAAAAAAAAAA1234", c, sizeof(c));
+    CHECK_INT(strlen(a), 18);
+    CHECK(!strncmp(a, "k-", 2));
+    CHECK_STR(a, c);                                  /* stable across processes */
+    CHECK(strcmp(a, b) != 0);                         /* same tail, different key */
+}
+
 static void test_keys(void)
 {
     ledger_t *a = open_budget("keys", 1000, NULL), *b = open_budget("keys", 1000, NULL);
@@ -923,6 +936,7 @@ int main(void)
     test_hammer();
     test_reaping();
     test_slots();
+    test_fingerprint();
     test_keys();
     test_recovery();
     test_failure();              /* last: kills the server */
