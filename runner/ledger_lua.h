@@ -80,7 +80,9 @@
 "local m = redis.call('HMGET', KEYS[1], 'capped', 'cap', 'spent', 'possibly', 'rpm', 'tpm')\n" \
 "return {'ok', m[1], m[2], m[3], m[4], m[5], m[6], tostring(created)}\n"
 
-/* ARGV: id dead_ms seq want in_use settled_delta possibly_delta */
+/* ARGV: id dead_ms seq want in_use settled_delta possibly_delta need.  A
+ * grant below need (the least that lets the caller go on) keeps only in_use:
+ * the rest goes back to the pool for others. */
 #define LUA_LEASE LUA_PRELUDE \
 "local id = ARGV[1]\n" \
 "reap(tonumber(ARGV[2]))\n" \
@@ -91,8 +93,11 @@
 "if redis.call('HGET', KEYS[4], id) ~= ARGV[3] then\n" \
 "  spent = add(spent, N(ARGV[6]))\n" \
 "  redis.call('HSET', KEYS[1], 'spent', S(spent), 'possibly', S(add(N(m[4]), N(ARGV[7]))))\n" \
-"  local want = mx(N(ARGV[4]), N(ARGV[5]))\n" \
-"  if m[1] == '1' then want = mn(want, sub0(sub0(N(m[2]), spent), others(id))) end\n" \
+"  local want, inuse = mx(N(ARGV[4]), N(ARGV[5])), N(ARGV[5])\n" \
+"  if m[1] == '1' then local room = sub0(sub0(N(m[2]), spent), others(id))\n" \
+"    want = mn(want, room)\n" \
+"    if cmp(want, N(ARGV[8])) < 0 then want = mn(inuse, room) end\n" \
+"  end\n" \
 "  redis.call('HSET', KEYS[2], id, S(want)); redis.call('HSET', KEYS[4], id, ARGV[3])\n" \
 "end\n" \
 "return {'ok', redis.call('HGET', KEYS[2], id), S(spent), S(others(id)), m[1], m[2]}\n"

@@ -508,17 +508,17 @@ static int need_registered(ledger_t *l)
     return 0;
 }
 
-int ledger_lease(ledger_t *l, money_t want, money_t in_use, money_t settled_delta,
-                 money_t possibly_delta, ledger_lease_t *out)
+int ledger_lease(ledger_t *l, money_t want, money_t need, money_t in_use,
+                 money_t settled_delta, money_t possibly_delta, ledger_lease_t *out)
 {
-    char dead[16], seq[24], w[24], u[24], sd[24], pd[24];
-    const char *args[7] = { l->id, dead, seq, w, u, sd, pd };
+    char dead[16], seq[24], w[24], u[24], sd[24], pd[24], nd[24];
+    const char *args[8] = { l->id, dead, seq, w, u, sd, pd, nd };
     redisReply *r;
     money_t cap;
 
     if (need_registered(l))
         return -1;
-    if (want < 0 || in_use < 0 || settled_delta < 0 || possibly_delta < 0 ||
+    if (want < 0 || need < 0 || in_use < 0 || settled_delta < 0 || possibly_delta < 0 ||
         possibly_delta > settled_delta)
         return fail(l, LEDGER_E_USAGE, "ledger_lease: negative or inconsistent amounts");
     snprintf(dead, sizeof(dead), "%d", l->o.dead_ms);
@@ -527,7 +527,8 @@ int ledger_lease(ledger_t *l, money_t want, money_t in_use, money_t settled_delt
     fmt_money(u, sizeof(u), in_use);
     fmt_money(sd, sizeof(sd), settled_delta);
     fmt_money(pd, sizeof(pd), possibly_delta);
-    r = call_script(l, S_LEASE, 0, 7, args);
+    fmt_money(nd, sizeof(nd), need);
+    r = call_script(l, S_LEASE, 0, 8, args);
     if (!r)
         return -1;
     if (!strcmp(elem(r, 0), "reaped"))

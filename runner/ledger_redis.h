@@ -131,11 +131,15 @@ int  ledger_open(ledger_t *l, ledger_terms_t *t);
 /* Reports settled_delta (spend settled since the last report; possibly_delta
  * is the part of it charged at reservation because the attempt may have been
  * billed) and asks for a lease of want.  in_use: the reservations the
- * process has outstanding now.  Sets the lease to min(max(in_use, want),
- * cap - spent - others); afterwards the caller's settled_since_report is 0
- * and it may reserve only while reserved <= out->granted. */
-int  ledger_lease(ledger_t *l, money_t want, money_t in_use, money_t settled_delta,
-                  money_t possibly_delta, ledger_lease_t *out);
+ * process has outstanding now.  need: the least lease that lets it go on
+ * (in_use + its next reservation; 0 = no minimum).  The script sets
+ *   lease = min(max(in_use, want), room),  room = cap - spent - others,
+ * and when that is below need, lease = min(in_use, room) instead (what it
+ * cannot use goes back to the pool, so starved processes never deadlock
+ * holding halves).  Afterwards the caller's settled_since_report is 0 and it
+ * may reserve only while reserved + settled_since_report <= out->granted. */
+int  ledger_lease(ledger_t *l, money_t want, money_t need, money_t in_use,
+                  money_t settled_delta, money_t possibly_delta, ledger_lease_t *out);
 /* Keeps this process alive (call at least every LEDGER_HEARTBEAT_MS when
  * no other call was made). */
 int  ledger_heartbeat(ledger_t *l);

@@ -26,7 +26,7 @@ static int run_op(ledger_t *l, int op, uint64_t i)
     ledger_key_t k;
 
     switch (op) {
-    case OP_LEASE:     return ledger_lease(l, 1000000 + (money_t)(i % 7), 0, (money_t)(i % 3), 0, &ls);
+    case OP_LEASE:     return ledger_lease(l, 1000000 + (money_t)(i % 7), 0, 0, (money_t)(i % 3), 0, &ls);
     case OP_SLOTS:     return ledger_rate_slots(l, "rpm", 6e9, 1, &s);
     case OP_KEYGET:    return ledger_key_get(l, "bench-key", &k);
     default:           return ledger_heartbeat(l);

@@ -37,6 +37,7 @@
 #include "ledger_cmd.h"
 #include "ledger_lua.h"
 #include "ledger_redis.h"
+#include "lease.h"
 
 static pid_t redis_pid;
 static int redis_port;
@@ -261,27 +262,27 @@ static void test_leases(void)
     CHECK(a && b);
     if (!a || !b)
         goto out;
-    CHECK_INT(ledger_lease(a, 600, 0, 0, 0, &la), 0);
+    CHECK_INT(ledger_lease(a, 600, 0, 0, 0, 0, &la), 0);
     CHECK_INT(la.granted, 600);
-    CHECK_INT(ledger_lease(b, 600, 0, 0, 0, &lb), 0);
+    CHECK_INT(ledger_lease(b, 600, 0, 0, 0, 0, &lb), 0);
     CHECK_INT(lb.granted, 400);                  /* the room left */
     CHECK_INT(lb.others, 600);
     CHECK_INT(lb.cap, 1000);
     /* a settles 100 (30 possibly billed), keeps 50 reserved, asks for 0 */
-    CHECK_INT(ledger_lease(a, 0, 50, 100, 30, &la), 0);
+    CHECK_INT(ledger_lease(a, 0, 0, 50, 100, 30, &la), 0);
     CHECK_INT(la.granted, 50);                   /* never below in_use */
     CHECK_INT(la.spent, 100);
-    CHECK_INT(ledger_lease(b, 10000, 0, 0, 0, &lb), 0);
+    CHECK_INT(ledger_lease(b, 10000, 0, 0, 0, 0, &lb), 0);
     CHECK_INT(lb.granted, 850);                  /* 1000 - 100 - 50 */
     CHECK_INT(la.short_lease, 0);
     /* a settles more than its lease covered (a server billing beyond the
      * reservation): the lease is cut to the room, and flagged */
-    CHECK_INT(ledger_lease(a, 0, 50, 120, 0, &la), 0);
+    CHECK_INT(ledger_lease(a, 0, 0, 50, 120, 0, &la), 0);
     CHECK_INT(la.spent, 220);
     CHECK_INT(la.granted, 0);                    /* 220 + 850 > 1000: no room */
     CHECK_INT(la.short_lease, 1);
     CHECK_INT(ledger_release(b, 0, 0, 0), 0);
-    CHECK_INT(ledger_lease(a, 10000, 0, 0, 0, &la), 0);
+    CHECK_INT(ledger_lease(a, 10000, 0, 0, 0, 0, &la), 0);
     CHECK_INT(la.granted, 780);
     CHECK_INT(ledger_release(a, 80, 0, 10), 0);  /* 10 abandoned in flight */
     {
@@ -295,6 +296,26 @@ static void test_leases(void)
         json_decref(j);
         ledger_free(c);
     }
+    /* need: two processes that each hold part of the room and each need
+     * more than their part do not deadlock; a grant below need gives back */
+    {
+        ledger_t *c = open_budget("need", 100, NULL), *d = open_budget("need", 100, NULL);
+        ledger_lease_t lc, ld;
+        CHECK(c && d);
+        if (c && d) {
+            CHECK_INT(ledger_lease(c, 60, 0, 0, 0, 0, &lc), 0);
+            CHECK_INT(ledger_lease(d, 60, 0, 0, 0, 0, &ld), 0);
+            CHECK_INT(ld.granted, 40);
+            CHECK_INT(ledger_lease(c, 70, 70, 0, 0, 0, &lc), 0);
+            CHECK_INT(lc.granted, 0);                 /* 60 < 70: all back */
+            CHECK_INT(ledger_lease(d, 70, 70, 0, 0, 0, &ld), 0);
+            CHECK_INT(ld.granted, 70);
+            CHECK_INT(ledger_lease(c, 70, 70, 20, 0, 0, &lc), 0);
+            CHECK_INT(lc.granted, 20);                /* keeps only in_use */
+        }
+        ledger_free(c);
+        ledger_free(d);
+    }
     /* exact beyond 2^53 picodollars ($9007): doubles would round these */
     {
         money_t cap = 9007199254740993LL * 100 + 7;   /* ~ $900k */
@@ -302,9 +323,9 @@ static void test_leases(void)
         ledger_lease_t lc;
         CHECK(c != NULL);
         if (c) {
-            CHECK_INT(ledger_lease(c, MONEY_MAX / 2, 0, 0, 0, &lc), 0);
+            CHECK_INT(ledger_lease(c, MONEY_MAX / 2, 0, 0, 0, 0, &lc), 0);
             CHECK_INT(lc.granted, cap);
-            CHECK_INT(ledger_lease(c, cap, 3, 9007199254740993LL, 1, &lc), 0);
+            CHECK_INT(ledger_lease(c, cap, 0, 3, 9007199254740993LL, 1, &lc), 0);
             CHECK_INT(lc.spent, 9007199254740993LL);
             CHECK_INT(lc.granted, cap - 9007199254740993LL);
             ledger_free(c);
@@ -330,16 +351,20 @@ typedef struct kid_result {
     int     leases;
 } kid_result_t;
 
+/* One client: the local side is runner/lease's book, as the runner keeps
+ * it; a reservation is made only when lease_fits, a report happens when
+ * lease_due or at random. */
 static void hammer_kid(int idx, int fd)
 {
     kid_result_t res = { 0 };
     ledger_t *l;
     ledger_lease_t ls;
-    int64_t res_v[64];
+    lease_book_t b;
+    money_t res_v[64], r_next = 0;
     int nres = 0, i;
-    int64_t reserved = 0, since = 0, since_pb = 0, lease = 0;
 
     rng_state = 0x9E3779B97F4A7C15ULL * (uint64_t)(idx + 1);
+    lease_init(&b, clock_mono_ns());
     l = open_budget("hammer", HAMMER_CAP, NULL);
     if (!l) {
         res.errors++;
@@ -347,53 +372,57 @@ static void hammer_kid(int idx, int fd)
     }
     for (i = 0; i < HAMMER_OPS; i++) {
         uint64_t op = rnd() % 10;
+        int64_t now = clock_mono_ns();
+        if (!r_next)
+            r_next = 1 + (money_t)(rnd() % 20000);
         if (op < 5 && nres < 64) {                          /* reserve */
-            int64_t r = 1 + (int64_t)(rnd() % 20000);
-            if (reserved + since + r <= lease) {
-                res_v[nres++] = r;
-                reserved += r;
+            if (lease_fits(&b, r_next)) {
+                lease_reserve(&b, r_next);
+                res_v[nres++] = r_next;
+                r_next = 0;
             }
         } else if (op < 8 && nres > 0) {                   /* settle */
             int j = (int)(rnd() % (uint64_t)nres);
-            int64_t r = res_v[j], cost;
+            money_t r = res_v[j], cost;
             int kind = (int)(rnd() % 4);
-            cost = kind == 0 ? (int64_t)(rnd() % (uint64_t)(r + 1)) : kind == 1 ? r : 0;
-            if (kind == 1)
-                since_pb += r;
+            cost = kind == 0 ? (money_t)(rnd() % (uint64_t)(r + 1)) : kind == 1 ? r : 0;
             res_v[j] = res_v[--nres];
-            reserved -= r;
-            since += cost;
+            lease_settle(&b, r, cost, kind == 1);
             res.settled += cost;
             if (kind == 1)
                 res.possibly += r;
-        } else {                                            /* report and lease */
-            int64_t want = (int64_t)(rnd() % 200000);
-            if (ledger_lease(l, want, reserved, since, since_pb, &ls)) {
+        }
+        if (op >= 8 || lease_due(&b, r_next, now)) {       /* report and lease */
+            money_t want = lease_want(&b, r_next, now) + (money_t)(rnd() % 50000);
+            if (ledger_lease(l, want, lease_need(&b, r_next), b.reserved, b.since, b.since_pb,
+                             &ls)) {
                 res.errors++;
                 break;
             }
             res.leases++;
-            since = since_pb = 0;
-            lease = ls.granted;
             if (ls.spent + ls.granted + ls.others > HAMMER_CAP || ls.short_lease)
                 res.violations++;
+            lease_reported(&b, ls.granted, r_next, now);
+            if (!lease_fits(&b, r_next) && nres == 0 &&
+                lease_cap_reached(ls.spent, ls.cap, ls.capped, r_next))
+                r_next = 0;                                  /* that one never fits: a smaller one */
         }
-        if (reserved + since > lease)
+        if (b.reserved + b.since > b.lease)
             res.violations++;
     }
     /* clean exit: half the clients abandon what they hold in flight */
     if (idx % 2 == 0) {
-        if (ledger_release(l, since, since_pb, reserved))
+        if (ledger_release(l, b.since, b.since_pb, b.reserved))
             res.errors++;
-        res.settled += reserved;
-        res.possibly += reserved;
+        res.settled += b.reserved;
+        res.possibly += b.reserved;
     } else {
         while (nres > 0) {
-            int64_t r = res_v[--nres];
-            since += r / 2;
+            money_t r = res_v[--nres];
+            lease_settle(&b, r, r / 2, 0);
             res.settled += r / 2;
         }
-        if (ledger_release(l, since, since_pb, 0))
+        if (ledger_release(l, b.since, b.since_pb, 0))
             res.errors++;
     }
     ledger_free(l);
@@ -500,18 +529,18 @@ static void test_reaping(void)
     CHECK(live && silent);
     if (!live || !silent)
         goto out;
-    CHECK_INT(ledger_lease(silent, 1000, 0, 0, 0, &ls), 0);
+    CHECK_INT(ledger_lease(silent, 1000, 0, 0, 0, 0, &ls), 0);
     CHECK_INT(ls.granted, 1000);
     p = fork();
     if (p == 0) {              /* takes a lease of 3000, then dies without a word */
         ledger_t *d = open_budget("reap", 10000, &o);
-        if (!d || ledger_lease(d, 3000, 0, 0, 0, &ls) || ls.granted != 3000)
+        if (!d || ledger_lease(d, 3000, 0, 0, 0, 0, &ls) || ls.granted != 3000)
             _exit(1);
         kill(getpid(), SIGKILL);
     }
     waitpid(p, &status, 0);
     CHECK(WIFSIGNALED(status));
-    CHECK_INT(ledger_lease(live, 100000, 0, 0, 0, &ls), 0);
+    CHECK_INT(ledger_lease(live, 100000, 0, 0, 0, 0, &ls), 0);
     CHECK_INT(ls.granted, 10000 - 3000 - 1000);   /* the dead lease still counts */
     j = ledger_show(live);
     CHECK(j && json_array_size(json_object_get(j, "processes")) == 3);
@@ -524,7 +553,7 @@ static void test_reaping(void)
             CHECK_INT(ledger_heartbeat(live), 0);
         }
     }
-    CHECK_INT(ledger_lease(live, 100000, 6000, 0, 0, &ls), 0);
+    CHECK_INT(ledger_lease(live, 100000, 0, 6000, 0, 0, &ls), 0);
     CHECK_INT(ls.spent, 4000);                      /* both reaped leases */
     CHECK_INT(ls.others, 0);
     CHECK_INT(ls.granted, 6000);
@@ -535,7 +564,7 @@ static void test_reaping(void)
     CHECK_INT(json_integer_value(json_object_get(j, "reaped_processes")), 2);
     json_decref(j);
     /* the silent one learns it was counted dead: it must stop */
-    CHECK_INT(ledger_lease(silent, 1000, 0, 500, 0, &ls), -1);
+    CHECK_INT(ledger_lease(silent, 1000, 0, 0, 500, 0, &ls), -1);
     CHECK_INT(ledger_errkind(silent), LEDGER_E_REAPED);
     CHECK(strstr(ledger_error(silent), "possibly billed") != NULL);
     CHECK_INT(ledger_release(live, 0, 0, 0), 0);
@@ -800,13 +829,13 @@ static void test_recovery(void)
     CHECK(a != NULL);
     if (!a)
         return;
-    CHECK_INT(ledger_lease(a, 100, 0, 0, 0, &ls), 0);
+    CHECK_INT(ledger_lease(a, 100, 0, 0, 0, 0, &ls), 0);
     CHECK_INT(raw_cmd("SCRIPT %s", "FLUSH"), 0);
-    CHECK_INT(ledger_lease(a, 200, 0, 10, 0, &ls), 0);      /* NOSCRIPT -> reload */
+    CHECK_INT(ledger_lease(a, 200, 0, 0, 10, 0, &ls), 0);      /* NOSCRIPT -> reload */
     CHECK_INT(ls.granted, 200);
     CHECK_INT(ls.spent, 10);
     CHECK_INT(raw_cmd("CLIENT KILL TYPE %s", "normal"), 0);
-    CHECK_INT(ledger_lease(a, 300, 0, 10, 0, &ls), 0);      /* reconnects */
+    CHECK_INT(ledger_lease(a, 300, 0, 0, 10, 0, &ls), 0);      /* reconnects */
     CHECK_INT(ls.granted, 300);
     CHECK_INT(ls.spent, 20);
 
@@ -824,7 +853,7 @@ static void test_recovery(void)
         for (i = 0; i < 1; i++) {
             r = c && !c->err ? redisCommand(c, "EVALSHA %s 5 llmbatch:ledger:{rec}:meta "
                 "llmbatch:ledger:{rec}:lease llmbatch:ledger:{rec}:hb llmbatch:ledger:{rec}:seq "
-                "llmbatch:ledger:{rec}:tat %s 15000 %s 300 0 %s 0", sha, ledger_id(a),
+                "llmbatch:ledger:{rec}:tat %s 15000 %s 300 0 %s 0 0", sha, ledger_id(a),
                 "3", "10") : NULL;
             CHECK(r && r->type == REDIS_REPLY_ARRAY && r->elements >= 3);
             if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 3)
@@ -834,7 +863,7 @@ static void test_recovery(void)
         if (c)
             redisFree(c);
     }
-    CHECK_INT(ledger_lease(a, 300, 0, 10, 0, &ls), 0);      /* seq 4: applied */
+    CHECK_INT(ledger_lease(a, 300, 0, 0, 10, 0, &ls), 0);      /* seq 4: applied */
     CHECK_INT(ls.spent, 30);
 
     /* a password: used, never printed */
@@ -886,12 +915,12 @@ static void test_failure(void)
     CHECK(a != NULL);
     if (!a)
         return;
-    CHECK_INT(ledger_lease(a, 100, 0, 0, 0, &ls), 0);
+    CHECK_INT(ledger_lease(a, 100, 0, 0, 0, 0, &ls), 0);
 
     /* hung: the command times out; bounded by attempts x timeouts */
     kill(redis_pid, SIGSTOP);
     t0 = clock_mono_ms();
-    CHECK_INT(ledger_lease(a, 100, 0, 5, 0, &ls), -1);
+    CHECK_INT(ledger_lease(a, 100, 0, 0, 5, 0, &ls), -1);
     dt = clock_mono_ms() - t0;
     CHECK_INT(ledger_errkind(a), LEDGER_E_CONN);
     CHECK(strstr(ledger_error(a), "no local fallback") != NULL);
@@ -904,7 +933,7 @@ static void test_failure(void)
     /* killed: refused connections fail fast */
     stop_redis();
     t0 = clock_mono_ms();
-    CHECK_INT(ledger_lease(a, 100, 0, 0, 0, &ls), -1);
+    CHECK_INT(ledger_lease(a, 100, 0, 0, 0, 0, &ls), -1);
     dt = clock_mono_ms() - t0;
     CHECK_INT(ledger_errkind(a), LEDGER_E_CONN);
     CHECK(strstr(ledger_error(a), "unreachable") != NULL);
