@@ -6,7 +6,10 @@
  *
  * KEYS (all scripts): 1 meta, 2 lease, 3 hb, 4 seq, 5 tat, 6 keys-set,
  * 7 key:<fp> (key scripts only).  Replies are arrays whose first element is
- * "ok" or a refusal word the C side turns into a message.
+ * "ok" or a refusal word the C side turns into a message.  Every script of
+ * a running process first checks that the ledger still exists ("gone"): a
+ * ledger deleted, or lost by a Redis restarted without persistence, must
+ * stop its processes, not start an empty one (that would fail open).
  */
 #ifndef LLMB_LEDGER_LUA_H
 #define LLMB_LEDGER_LUA_H
@@ -84,6 +87,7 @@
  * grant below need (the least that lets the caller go on) keeps only in_use:
  * the rest goes back to the pool for others. */
 #define LUA_LEASE LUA_PRELUDE \
+"if redis.call('EXISTS', KEYS[1]) == 0 then return {'gone'} end\n" \
 "local id = ARGV[1]\n" \
 "reap(tonumber(ARGV[2]))\n" \
 "if redis.call('HEXISTS', KEYS[3], id) == 0 then return {'reaped'} end\n" \
@@ -104,6 +108,7 @@
 
 /* ARGV: id dead_ms */
 #define LUA_HEARTBEAT LUA_PRELUDE \
+"if redis.call('EXISTS', KEYS[1]) == 0 then return {'gone'} end\n" \
 "reap(tonumber(ARGV[2]))\n" \
 "if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 0 then return {'reaped'} end\n" \
 "redis.call('HSET', KEYS[3], ARGV[1], now_ms)\n" \
@@ -111,6 +116,7 @@
 
 /* ARGV: id dead_ms settled_delta possibly_delta in_flight */
 #define LUA_RELEASE LUA_PRELUDE \
+"if redis.call('EXISTS', KEYS[1]) == 0 then return {'gone'} end\n" \
 "local id = ARGV[1]\n" \
 "reap(tonumber(ARGV[2]))\n" \
 "if redis.call('HEXISTS', KEYS[3], id) == 0 then return {'reaped'} end\n" \
@@ -123,6 +129,7 @@
 /* ARGV: id kind step_ns n_want horizon_ns.  Replies first slot and wait as
  * ns relative to Redis's now. */
 #define LUA_SLOTS LUA_PRELUDE \
+"if redis.call('EXISTS', KEYS[1]) == 0 then return {'gone'} end\n" \
 "if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 0 then return {'reaped'} end\n" \
 "redis.call('HSET', KEYS[3], ARGV[1], now_ms)\n" \
 "local step, want, horizon = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])\n" \

@@ -330,6 +330,26 @@ static int reaped(ledger_t *l, redisReply *r)
                 l->id, l->o.dead_ms / 1000.0);
 }
 
+/* Handles the replies every registered operation may give instead of "ok":
+ * "gone" and "reaped".  Returns 1 (with r freed and the error set) when it
+ * did. */
+static int lost(ledger_t *l, redisReply *r)
+{
+    if (!strcmp(elem(r, 0), "gone")) {
+        freeReplyObject(r);
+        l->registered = 0;
+        fail(l, LEDGER_E_REDIS, "ledger '%s' vanished from Redis at %s (deleted, or Redis "
+             "restarted without persistence): stopping rather than counting from zero",
+             l->name, l->where);
+        return 1;
+    }
+    if (!strcmp(elem(r, 0), "reaped")) {
+        reaped(l, r);
+        return 1;
+    }
+    return 0;
+}
+
 static int valid_name(const char *s, size_t max, int colon)
 {
     size_t n = 0;
@@ -529,10 +549,8 @@ int ledger_lease(ledger_t *l, money_t want, money_t need, money_t in_use,
     fmt_money(pd, sizeof(pd), possibly_delta);
     fmt_money(nd, sizeof(nd), need);
     r = call_script(l, S_LEASE, 0, 8, args);
-    if (!r)
+    if (!r || lost(l, r))
         return -1;
-    if (!strcmp(elem(r, 0), "reaped"))
-        return reaped(l, r);
     if (!is_ok(r) || r->elements < 6 || to_money(elem(r, 1), &out->granted) ||
         to_money(elem(r, 2), &out->spent) || to_money(elem(r, 3), &out->others) ||
         to_money(elem(r, 5), &cap))
@@ -554,10 +572,8 @@ int ledger_heartbeat(ledger_t *l)
         return -1;
     snprintf(dead, sizeof(dead), "%d", l->o.dead_ms);
     r = call_script(l, S_HEARTBEAT, 0, 2, args);
-    if (!r)
+    if (!r || lost(l, r))
         return -1;
-    if (!strcmp(elem(r, 0), "reaped"))
-        return reaped(l, r);
     freeReplyObject(r);
     return 0;
 }
@@ -580,8 +596,8 @@ int ledger_release(ledger_t *l, money_t settled_delta, money_t possibly_delta, m
     if (!r)
         return -1;
     /* a release resent after a lost reply finds itself gone: it was applied */
-    if (!strcmp(elem(r, 0), "reaped") && !l->retried)
-        return reaped(l, r);
+    if (!(l->retried && !strcmp(elem(r, 0), "reaped")) && lost(l, r))
+        return -1;
     freeReplyObject(r);
     l->registered = 0;
     return 0;
@@ -623,8 +639,8 @@ int ledger_rate_slots(ledger_t *l, const char *kind, double per_min, uint64_t n_
     /* after the reply: local time is no earlier than Redis's now in the
      * script, so slot times mapped from here are never early */
     now = clock_mono_ns();
-    if (!strcmp(elem(r, 0), "reaped"))
-        return reaped(l, r);
+    if (lost(l, r))
+        return -1;
     if (!is_ok(r) || r->elements < 4 || to_i64(elem(r, 1), &rel) || to_i64(elem(r, 2), &n) ||
         rel < 0 || n < 0 || strlen(elem(r, 3)) >= sizeof(out->end))
         return bad_reply(l, r);

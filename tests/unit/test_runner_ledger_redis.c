@@ -866,6 +866,24 @@ static void test_recovery(void)
     CHECK_INT(ledger_lease(a, 300, 0, 0, 10, 0, &ls), 0);      /* seq 4: applied */
     CHECK_INT(ls.spent, 30);
 
+    /* a ledger that vanishes (deleted; Redis restarted empty) stops its
+     * processes instead of starting over from zero */
+    {
+        ledger_t *g = open_budget("gone", 1000, NULL);
+        ledger_slots_t sl;
+        CHECK(g && ledger_lease(g, 100, 0, 0, 0, 0, &ls) == 0);
+        CHECK_INT(raw_cmd("DEL %s", "llmbatch:ledger:{gone}:meta"), 0);
+        CHECK(g && ledger_lease(g, 100, 0, 0, 0, 0, &ls) == -1);
+        CHECK(g && ledger_errkind(g) == LEDGER_E_REDIS && strstr(ledger_error(g), "vanished"));
+        ledger_free(g);
+        g = open_budget("gone2", 1000, NULL);
+        CHECK_INT(raw_cmd("DEL %s", "llmbatch:ledger:{gone2}:meta"), 0);
+        CHECK(g && ledger_rate_slots(g, "rpm", 60, 1, &sl) == -1);
+        CHECK(g && strstr(ledger_error(g), "vanished"));
+        CHECK(g && ledger_heartbeat(g) == -1);        /* no longer open */
+        ledger_free(g);
+    }
+
     /* a password: used, never printed */
     CHECK_INT(raw_cmd("CONFIG SET requirepass %s", "pw-S3cret"), 0);
     snprintf(u, sizeof(u), "redis://:pw-S3cret@127.0.0.1:%d/0", redis_port);
