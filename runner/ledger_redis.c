@@ -461,6 +461,8 @@ int ledger_open(ledger_t *l, ledger_terms_t *t)
     redisReply *r;
     double v;
 
+    if (l->registered)       /* a second open would reset this process's lease to 0 */
+        return fail(l, LEDGER_E_USAGE, "ledger '%s': already open", l->name);
     if (t->have_budget && t->budget < 0)
         return fail(l, LEDGER_E_USAGE, "ledger '%s': negative budget", l->name);
     snprintf(dead, sizeof(dead), "%d", l->o.dead_ms);

@@ -205,6 +205,9 @@ static void test_terms(void)
     CHECK_INT(t.have_budget, 1);
     CHECK_INT(t.budget, 5 * MONEY_PER_USD);
     CHECK(t.rpm == 600);
+    CHECK_INT(ledger_open(c, &t), -1);                 /* once per process */
+    CHECK(strstr(ledger_error(c), "already open") != NULL);
+    CHECK_INT(ledger_release(c, 0, 0, 0), 0);
 
     /* a different budget is refused... */
     t = (ledger_terms_t){ .have_budget = 1, .budget = 7 * MONEY_PER_USD };
@@ -217,6 +220,7 @@ static void test_terms(void)
     t = (ledger_terms_t){ .have_budget = 1, .budget = 7 * MONEY_PER_USD, .raise_budget = 1 };
     CHECK_INT(ledger_open(c, &t), 0);
     CHECK_INT(t.budget, 7 * MONEY_PER_USD);
+    CHECK_INT(ledger_release(c, 0, 0, 0), 0);
     t = (ledger_terms_t){ .have_budget = 1, .budget = 6 * MONEY_PER_USD, .raise_budget = 1 };
     CHECK_INT(ledger_open(c, &t), -1);
     CHECK(strstr(ledger_error(c), "only be raised") != NULL);
@@ -234,6 +238,7 @@ static void test_terms(void)
     c = conn("nocap", NULL);
     t = (ledger_terms_t){ 0 };
     CHECK(c && ledger_open(c, &t) == 0 && t.have_budget == 0);
+    CHECK(c && ledger_release(c, 0, 0, 0) == 0);
     t = (ledger_terms_t){ .have_budget = 1, .budget = 1 };
     CHECK(c && ledger_open(c, &t) == -1 && strstr(ledger_error(c), "without a budget"));
 
