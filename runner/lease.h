@@ -4,13 +4,13 @@
  * few ledger calls and never steps outside what the ledger granted.
  *
  * lease_book_t, per process:
- *   lease     what ledger_lease last granted
+ *   lease     what rledger_lease last granted
  *   reserved  reservations outstanding here
  *   since     spend settled since the last report (since_pb: the part
  *             charged at reservation as possibly billed)
  *   Invariant: reserved + since <= lease.  lease_fits() is checked before
  *   every reservation; settling moves at most the reservation into since.
- *   A report (ledger_lease with lease_want(), reserved, since, since_pb)
+ *   A report (rledger_lease with lease_want(), reserved, since, since_pb)
  *   folds since into the shared spend and sets a new lease >= reserved.
  *
  * Sizing: want = reserved + about LEASE_SPAN_NS of reservations at the rate
@@ -20,7 +20,7 @@
  * everything beyond reserved (so that two starved processes cannot each
  * hold half of what one of them needs) and waits LEASE_STARVED_NS.
  *
- * slot_walk_t walks one block of ledger_rate_slots: unit i may start no
+ * slot_walk_t walks one block of rledger_rate_slots: unit i may start no
  * earlier than first + i*step, and a start of u units is followed by at
  * least u*step before the next (a late start pushes the next ones: never a
  * catch-up burst).
@@ -56,19 +56,19 @@ int     lease_due(const lease_book_t *b, money_t r_next, int64_t now_ns);
 money_t lease_want(const lease_book_t *b, money_t r_next, int64_t now_ns);
 /* The need for the next report: reserved + r_next (0 when nothing waits). */
 money_t lease_need(const lease_book_t *b, money_t r_next);
-/* After a successful ledger_lease: since is folded, the lease replaced. */
+/* After a successful rledger_lease: since is folded, the lease replaced. */
 void    lease_reported(lease_book_t *b, money_t granted, money_t r_next, int64_t now_ns);
 /* 1 when the shared budget can never fit r: spent (shared, from the
  * ledger's reply) + r > cap. */
 int     lease_cap_reached(money_t spent, money_t cap, int capped, money_t r);
 
 typedef struct slot_walk {
-    int64_t  first_ns, step_ns;   /* from ledger_slots_t */
+    int64_t  first_ns, step_ns;   /* from rledger_slots_t */
     uint64_t n, used;
     int64_t  next_min_ns;         /* previous start + its units * step */
 } slot_walk_t;
 
-/* Starts walking a new block (slots from ledger_rate_slots); next_min_ns:
+/* Starts walking a new block (slots from rledger_rate_slots); next_min_ns:
  * the previous block's w.next_min_ns (0 for the first), so that a late
  * start in one block also delays the next block's first unit. */
 void     slot_walk_init(slot_walk_t *w, int64_t first_ns, int64_t step_ns, uint64_t n,

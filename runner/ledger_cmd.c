@@ -1,6 +1,6 @@
 /*
  * ledger_cmd: `llmbatch ledger show NAME --redis URL`.  Reads the ledger's
- * state with one read-only script (ledger_show) and prints it; registers
+ * state with one read-only script (rledger_show) and prints it; registers
  * nothing, changes nothing.
  */
 #include <signal.h>
@@ -22,8 +22,8 @@ static void usd(json_t *o, const char *k, char *buf, size_t n)
 int ledger_show_write(const char *name, const char *url, FILE *out, FILE *err)
 {
     char msg[600], a[40], b[40], c[40], d[40];
-    ledger_errkind_t kind;
-    ledger_t *l;
+    rledger_errkind_t kind;
+    rledger_t *l;
     json_t *j, *p;
     size_t i;
     int rc = RUN_EXIT_USAGE;
@@ -34,15 +34,15 @@ int ledger_show_write(const char *name, const char *url, FILE *out, FILE *err)
         fprintf(err, "llmbatch: ledger show needs --redis URL (or LLMBATCH_REDIS_URL)\n");
         return RUN_EXIT_USAGE;
     }
-    l = ledger_connect(name, url, NULL, msg, sizeof(msg), &kind);
+    l = rledger_connect(name, url, NULL, msg, sizeof(msg), &kind);
     if (!l) {
         fprintf(err, "llmbatch: %s\n", msg);
-        return kind == LEDGER_E_REDIS ? RUN_EXIT_IO : RUN_EXIT_USAGE;
+        return kind == RLEDGER_E_REDIS ? RUN_EXIT_IO : RUN_EXIT_USAGE;
     }
-    j = ledger_show(l);
+    j = rledger_show(l);
     if (!j) {
-        fprintf(err, "llmbatch: %s\n", ledger_error(l));
-        rc = ledger_errkind(l) == LEDGER_E_REDIS ? RUN_EXIT_IO : RUN_EXIT_USAGE;
+        fprintf(err, "llmbatch: %s\n", rledger_error(l));
+        rc = rledger_errkind(l) == RLEDGER_E_REDIS ? RUN_EXIT_IO : RUN_EXIT_USAGE;
         goto out;
     }
     if (json_dumpf(j, out, JSON_INDENT(2) | JSON_REAL_PRECISION(12)) || fputc('\n', out) == EOF) {
@@ -89,7 +89,7 @@ int ledger_show_write(const char *name, const char *url, FILE *out, FILE *err)
     rc = 0;
 out:
     json_decref(j);
-    ledger_free(l);
+    rledger_free(l);
     return rc;
 }
 

@@ -40,7 +40,7 @@ static const char *const script_src[S_COUNT] = {
 enum { K_META, K_LEASE, K_HB, K_SEQ, K_TAT, K_KEYS, K_KEY, K_COUNT };
 static const char *const key_suffix[K_KEY] = { "meta", "lease", "hb", "seq", "tat", "keys" };
 
-struct ledger {
+struct rledger {
     redisContext    *c;
     redis_url_t      url;
     char             where[300];      /* host:port/db, no secrets */
@@ -48,16 +48,16 @@ struct ledger {
     char             keys[K_COUNT][256];
     char             id[128];
     char             sha[S_COUNT][41];
-    ledger_opts_t    o;
+    rledger_opts_t    o;
     uint64_t         seq;
     int              registered;
     int              retried;         /* the last call_script resent a command */
-    ledger_errkind_t kind;
+    rledger_errkind_t kind;
     char             err[512];
 };
 
 __attribute__((format(printf, 3, 4)))
-static int fail(ledger_t *l, ledger_errkind_t kind, const char *fmt, ...)
+static int fail(rledger_t *l, rledger_errkind_t kind, const char *fmt, ...)
 {
     va_list ap;
 
@@ -68,18 +68,18 @@ static int fail(ledger_t *l, ledger_errkind_t kind, const char *fmt, ...)
     return -1;
 }
 
-void ledger_opts_default(ledger_opts_t *o)
+void rledger_opts_default(rledger_opts_t *o)
 {
     o->connect_timeout_ms = 500;
     o->command_timeout_ms = 1000;
     o->attempts = 3;
-    o->horizon_ns = LEDGER_HORIZON_NS;
-    o->dead_ms = LEDGER_DEAD_MS;
+    o->horizon_ns = RLEDGER_HORIZON_NS;
+    o->dead_ms = RLEDGER_DEAD_MS;
 }
 
-const char *ledger_error(const ledger_t *l) { return l->err; }
-ledger_errkind_t ledger_errkind(const ledger_t *l) { return l->kind; }
-const char *ledger_id(const ledger_t *l) { return l->id; }
+const char *rledger_error(const rledger_t *l) { return l->err; }
+rledger_errkind_t rledger_errkind(const rledger_t *l) { return l->kind; }
+const char *rledger_id(const rledger_t *l) { return l->id; }
 
 static struct timeval tv_ms(int ms)
 {
@@ -87,7 +87,7 @@ static struct timeval tv_ms(int ms)
     return tv;
 }
 
-static void disconnect(ledger_t *l)
+static void disconnect(rledger_t *l)
 {
     if (l->c)
         redisFree(l->c);
@@ -95,7 +95,7 @@ static void disconnect(ledger_t *l)
 }
 
 /* Why the context failed, in words ("timed out" rather than EAGAIN). */
-static const char *conn_why(const ledger_t *l)
+static const char *conn_why(const rledger_t *l)
 {
     if (l->c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK))
         return "timed out";
@@ -103,16 +103,16 @@ static const char *conn_why(const ledger_t *l)
 }
 
 /* A command during connection setup; 0 or -1 with l->err set. */
-static int setup_cmd(ledger_t *l, int argc, const char **argv, redisReply **out)
+static int setup_cmd(rledger_t *l, int argc, const char **argv, redisReply **out)
 {
     redisReply *r = redisCommandArgv(l->c, argc, argv, NULL);
 
     if (!r)
-        return fail(l, LEDGER_E_CONN, "Redis at %s: %s during %s", l->where, conn_why(l),
+        return fail(l, RLEDGER_E_CONN, "Redis at %s: %s during %s", l->where, conn_why(l),
                     argv[0]);
     if (r->type == REDIS_REPLY_ERROR) {
         /* never argv: AUTH carries the password */
-        fail(l, LEDGER_E_REDIS, "Redis at %s refused %s: %s", l->where, argv[0], r->str);
+        fail(l, RLEDGER_E_REDIS, "Redis at %s refused %s: %s", l->where, argv[0], r->str);
         freeReplyObject(r);
         return -1;
     }
@@ -123,7 +123,7 @@ static int setup_cmd(ledger_t *l, int argc, const char **argv, redisReply **out)
     return 0;
 }
 
-static int load_script(ledger_t *l, int i)
+static int load_script(rledger_t *l, int i)
 {
     const char *argv[3] = { "SCRIPT", "LOAD", script_src[i] };
     redisReply *r;
@@ -132,7 +132,7 @@ static int load_script(ledger_t *l, int i)
         return -1;
     if (r->type != REDIS_REPLY_STRING || r->len != 40) {
         freeReplyObject(r);
-        return fail(l, LEDGER_E_REDIS, "Redis at %s: unexpected reply to SCRIPT LOAD", l->where);
+        return fail(l, RLEDGER_E_REDIS, "Redis at %s: unexpected reply to SCRIPT LOAD", l->where);
     }
     memcpy(l->sha[i], r->str, 40);
     l->sha[i][40] = 0;
@@ -141,7 +141,7 @@ static int load_script(ledger_t *l, int i)
 }
 
 /* One connection attempt: connect, AUTH, SELECT, load the scripts. */
-static int connect_once(ledger_t *l)
+static int connect_once(rledger_t *l)
 {
     char db[16];
     int i;
@@ -152,13 +152,13 @@ static int connect_once(ledger_t *l)
     else
         l->c = redisConnectWithTimeout(l->url.host, l->url.port, tv_ms(l->o.connect_timeout_ms));
     if (!l->c)
-        return fail(l, LEDGER_E_CONN, "Redis at %s: out of memory", l->where);
+        return fail(l, RLEDGER_E_CONN, "Redis at %s: out of memory", l->where);
     if (l->c->err) {
-        fail(l, LEDGER_E_CONN, "Redis at %s unreachable: %s", l->where, l->c->errstr);
+        fail(l, RLEDGER_E_CONN, "Redis at %s unreachable: %s", l->where, l->c->errstr);
         goto err;
     }
     if (redisSetTimeout(l->c, tv_ms(l->o.command_timeout_ms)) != REDIS_OK) {
-        fail(l, LEDGER_E_CONN, "Redis at %s: cannot set the command timeout", l->where);
+        fail(l, RLEDGER_E_CONN, "Redis at %s: cannot set the command timeout", l->where);
         goto err;
     }
     if (l->url.has_pass) {
@@ -192,7 +192,7 @@ static void sleep_ms(int ms)
 /* Runs script s with the ledger's keys (plus K_KEY when with_key) and
  * args.  Returns the reply array (first element "ok" or a refusal word), or
  * NULL with l->err set. */
-static redisReply *call_script(ledger_t *l, int s, int with_key, int nargs, const char **args)
+static redisReply *call_script(rledger_t *l, int s, int with_key, int nargs, const char **args)
 {
     const char *argv[3 + K_COUNT + 16];
     char nk[4];
@@ -202,7 +202,7 @@ static redisReply *call_script(ledger_t *l, int s, int with_key, int nargs, cons
 
     l->retried = 0;
     if (nargs > 16)
-        return fail(l, LEDGER_E_USAGE, "internal: too many script arguments"), NULL;
+        return fail(l, RLEDGER_E_USAGE, "internal: too many script arguments"), NULL;
     snprintf(nk, sizeof(nk), "%d", nkeys);
     argv[argc++] = "EVALSHA";
     argv[argc++] = l->sha[s];
@@ -217,14 +217,14 @@ static redisReply *call_script(ledger_t *l, int s, int with_key, int nargs, cons
                 sleep_ms(100 << (attempt - 1 < 4 ? attempt - 1 : 4));
             attempt++;
             if (connect_once(l)) {
-                if (l->kind == LEDGER_E_REDIS)
+                if (l->kind == RLEDGER_E_REDIS)
                     return NULL;              /* AUTH/SELECT refused: retrying will not help */
                 continue;
             }
         }
         r = redisCommandArgv(l->c, argc, argv, NULL);
         if (!r) {
-            fail(l, LEDGER_E_CONN, "Redis at %s: %s", l->where, conn_why(l));
+            fail(l, RLEDGER_E_CONN, "Redis at %s: %s", l->where, conn_why(l));
             disconnect(l);
             l->retried = 1;
             continue;
@@ -241,22 +241,22 @@ static redisReply *call_script(ledger_t *l, int s, int with_key, int nargs, cons
             continue;
         }
         if (r->type == REDIS_REPLY_ERROR) {
-            fail(l, LEDGER_E_REDIS, "Redis at %s: script error: %s", l->where, r->str);
+            fail(l, RLEDGER_E_REDIS, "Redis at %s: script error: %s", l->where, r->str);
             freeReplyObject(r);
             return NULL;
         }
         if (s != S_SHOW && (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
-                            r->element[0]->type != REDIS_REPLY_STRING)) {
+            r->element[0]->type != REDIS_REPLY_STRING)) {
             freeReplyObject(r);
-            fail(l, LEDGER_E_REDIS, "Redis at %s: unexpected script reply", l->where);
+            fail(l, RLEDGER_E_REDIS, "Redis at %s: unexpected script reply", l->where);
             return NULL;
         }
         return r;
     }
-    if (l->kind == LEDGER_E_CONN) {
+    if (l->kind == RLEDGER_E_CONN) {
         char m[sizeof(l->err)];
         snprintf(m, sizeof(m), "%s", l->err);
-        fail(l, LEDGER_E_CONN, "%s (gave up after %d attempt%s in %.1f s; no local fallback)",
+        fail(l, RLEDGER_E_CONN, "%s (gave up after %d attempt%s in %.1f s; no local fallback)",
              m, l->o.attempts, l->o.attempts == 1 ? "" : "s",
              (double)(clock_mono_ms() - t0) / 1000.0);
     }
@@ -314,18 +314,18 @@ static int to_double(const char *s, double *out)
     return 0;
 }
 
-static int bad_reply(ledger_t *l, redisReply *r)
+static int bad_reply(rledger_t *l, redisReply *r)
 {
     freeReplyObject(r);
-    return fail(l, LEDGER_E_REDIS, "Redis at %s: malformed ledger data in '%s' (not written by "
+    return fail(l, RLEDGER_E_REDIS, "Redis at %s: malformed ledger data in '%s' (not written by "
                 "this llmbatch version?)", l->where, l->keys[K_META]);
 }
 
-static int reaped(ledger_t *l, redisReply *r)
+static int reaped(rledger_t *l, redisReply *r)
 {
     freeReplyObject(r);
     l->registered = 0;
-    return fail(l, LEDGER_E_REAPED, "ledger '%s': this process (%s) was silent for more than "
+    return fail(l, RLEDGER_E_REAPED, "ledger '%s': this process (%s) was silent for more than "
                 "%.1f s and was counted as dead; its lease is counted as possibly billed", l->name,
                 l->id, l->o.dead_ms / 1000.0);
 }
@@ -333,12 +333,12 @@ static int reaped(ledger_t *l, redisReply *r)
 /* Handles the replies every registered operation may give instead of "ok":
  * "gone" and "reaped".  Returns 1 (with r freed and the error set) when it
  * did. */
-static int lost(ledger_t *l, redisReply *r)
+static int lost(rledger_t *l, redisReply *r)
 {
     if (!strcmp(elem(r, 0), "gone")) {
         freeReplyObject(r);
         l->registered = 0;
-        fail(l, LEDGER_E_REDIS, "ledger '%s' vanished from Redis at %s (deleted, or Redis "
+        fail(l, RLEDGER_E_REDIS, "ledger '%s' vanished from Redis at %s (deleted, or Redis "
              "restarted without persistence): stopping rather than counting from zero",
              l->name, l->where);
         return 1;
@@ -359,13 +359,13 @@ static int valid_name(const char *s, size_t max, int colon)
     for (; s[n]; n++) {
         unsigned char c = (unsigned char)s[n];
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-' || (colon && (c == ':' || c == '@' || c == '+'))))
+            c == '.' || c == '_' || c == '-' || (colon && (c == ':' || c == '@' || c == '+'))))
             return 0;
     }
     return n > 0 && n <= max;
 }
 
-static void make_id(ledger_t *l)
+static void make_id(rledger_t *l)
 {
     char host[64] = "host";
     uint32_t rnd;
@@ -378,14 +378,14 @@ static void make_id(ledger_t *l)
     snprintf(l->id, sizeof(l->id), "%s:%ld:%08" PRIx32, host, (long)getpid(), rnd);
 }
 
-ledger_t *ledger_connect(const char *name, const char *url, const ledger_opts_t *o,
-                         char *err, size_t errlen, ledger_errkind_t *kind)
+rledger_t *rledger_connect(const char *name, const char *url, const rledger_opts_t *o,
+                           char *err, size_t errlen, rledger_errkind_t *kind)
 {
-    ledger_t *l = calloc(1, sizeof(*l));
+    rledger_t *l = calloc(1, sizeof(*l));
     int i;
 
     if (kind)
-        *kind = LEDGER_E_USAGE;
+        *kind = RLEDGER_E_USAGE;
     if (!l) {
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -393,7 +393,7 @@ ledger_t *ledger_connect(const char *name, const char *url, const ledger_opts_t 
     if (o)
         l->o = *o;
     else
-        ledger_opts_default(&l->o);
+        rledger_opts_default(&l->o);
     if (l->o.attempts < 1)
         l->o.attempts = 1;
     if (l->o.connect_timeout_ms <= 0)
@@ -401,9 +401,9 @@ ledger_t *ledger_connect(const char *name, const char *url, const ledger_opts_t 
     if (l->o.command_timeout_ms <= 0)
         l->o.command_timeout_ms = 1000;
     if (l->o.horizon_ns <= 0)
-        l->o.horizon_ns = LEDGER_HORIZON_NS;
+        l->o.horizon_ns = RLEDGER_HORIZON_NS;
     if (l->o.dead_ms <= 0)
-        l->o.dead_ms = LEDGER_DEAD_MS;
+        l->o.dead_ms = RLEDGER_DEAD_MS;
     if (!valid_name(name, 64, 0)) {
         snprintf(err, errlen, "bad ledger name '%s': use 1-64 of A-Z a-z 0-9 . _ -",
                  name ? name : "");
@@ -420,7 +420,7 @@ ledger_t *ledger_connect(const char *name, const char *url, const ledger_opts_t 
     if (connect_once(l)) {
         /* one more try after a short pause: a Redis just started may not listen yet */
         sleep_ms(100);
-        if (l->kind == LEDGER_E_REDIS || connect_once(l)) {
+        if (l->kind == RLEDGER_E_REDIS || connect_once(l)) {
             if (kind)
                 *kind = l->kind;
             snprintf(err, errlen, "%s", l->err);
@@ -428,14 +428,14 @@ ledger_t *ledger_connect(const char *name, const char *url, const ledger_opts_t 
         }
     }
     if (kind)
-        *kind = LEDGER_E_NONE;
+        *kind = RLEDGER_E_NONE;
     return l;
 err:
-    ledger_free(l);
+    rledger_free(l);
     return NULL;
 }
 
-void ledger_free(ledger_t *l)
+void rledger_free(rledger_t *l)
 {
     if (!l)
         return;
@@ -454,7 +454,7 @@ static void fmt_usd(char *buf, size_t n, money_t m)
     money_format_min(m, 2, buf, n);
 }
 
-int ledger_open(ledger_t *l, ledger_terms_t *t)
+int rledger_open(rledger_t *l, rledger_terms_t *t)
 {
     char dead[16], have[2], budget[24], raise[2], rpm[40], tpm[40], a[32], b[32], w[16];
     const char *args[7] = { l->id, dead, have, budget, raise, rpm, tpm };
@@ -462,9 +462,9 @@ int ledger_open(ledger_t *l, ledger_terms_t *t)
     double v;
 
     if (l->registered)       /* a second open would reset this process's lease to 0 */
-        return fail(l, LEDGER_E_USAGE, "ledger '%s': already open", l->name);
+        return fail(l, RLEDGER_E_USAGE, "ledger '%s': already open", l->name);
     if (t->have_budget && t->budget < 0)
-        return fail(l, LEDGER_E_USAGE, "ledger '%s': negative budget", l->name);
+        return fail(l, RLEDGER_E_USAGE, "ledger '%s': negative budget", l->name);
     snprintf(dead, sizeof(dead), "%d", l->o.dead_ms);
     snprintf(have, sizeof(have), "%d", t->have_budget ? 1 : 0);
     fmt_money(budget, sizeof(budget), t->have_budget ? t->budget : 0);
@@ -477,7 +477,7 @@ int ledger_open(ledger_t *l, ledger_terms_t *t)
     snprintf(w, sizeof(w), "%s", elem(r, 0));     /* r is freed before w is used */
     if (!strcmp(w, "nocap")) {
         freeReplyObject(r);
-        return fail(l, LEDGER_E_REFUSED, "ledger '%s' was created without a budget; a shared "
+        return fail(l, RLEDGER_E_REFUSED, "ledger '%s' was created without a budget; a shared "
                     "budget cannot be added later: drop --budget or use a new ledger name", l->name);
     }
     if (!strcmp(w, "budget") || !strcmp(w, "lower")) {
@@ -488,20 +488,20 @@ int ledger_open(ledger_t *l, ledger_terms_t *t)
         fmt_usd(b, sizeof(b), t->budget);
         freeReplyObject(r);
         if (!strcmp(w, "budget"))
-            return fail(l, LEDGER_E_REFUSED, "ledger '%s' has a budget of $%s, this run says $%s: "
+            return fail(l, RLEDGER_E_REFUSED, "ledger '%s' has a budget of $%s, this run says $%s: "
                         "run without --budget to share the ledger's, or add --raise-budget to "
                         "raise it", l->name, a, b);
-        return fail(l, LEDGER_E_REFUSED, "ledger '%s' has a budget of $%s; a shared budget can "
+        return fail(l, RLEDGER_E_REFUSED, "ledger '%s' has a budget of $%s; a shared budget can "
                     "only be raised, not lowered to $%s", l->name, a, b);
     }
     if (!strcmp(w, "rpm") || !strcmp(w, "tpm")) {
         snprintf(a, sizeof(a), "%s", elem(r, 1));
         freeReplyObject(r);
         if (!strcmp(a, "0"))
-            return fail(l, LEDGER_E_REFUSED, "ledger '%s' has no --%s ceiling, this run names "
+            return fail(l, RLEDGER_E_REFUSED, "ledger '%s' has no --%s ceiling, this run names "
                         "%.17g: ceilings are set when a ledger is created (use a new ledger name)",
                         l->name, w, !strcmp(w, "rpm") ? t->rpm : t->tpm);
-        return fail(l, LEDGER_E_REFUSED, "ledger '%s' has --%s %s, this run names %.17g: run "
+        return fail(l, RLEDGER_E_REFUSED, "ledger '%s' has --%s %s, this run names %.17g: run "
                     "without --%s to share the ledger's, or use a new ledger name", l->name, w, a,
                     !strcmp(w, "rpm") ? t->rpm : t->tpm, w);
     }
@@ -523,15 +523,15 @@ int ledger_open(ledger_t *l, ledger_terms_t *t)
     return 0;
 }
 
-static int need_registered(ledger_t *l)
+static int need_registered(rledger_t *l)
 {
     if (!l->registered)
-        return fail(l, LEDGER_E_USAGE, "ledger '%s': not open (call ledger_open first)", l->name);
+        return fail(l, RLEDGER_E_USAGE, "ledger '%s': not open (call rledger_open first)", l->name);
     return 0;
 }
 
-int ledger_lease(ledger_t *l, money_t want, money_t need, money_t in_use,
-                 money_t settled_delta, money_t possibly_delta, ledger_lease_t *out)
+int rledger_lease(rledger_t *l, money_t want, money_t need, money_t in_use,
+                  money_t settled_delta, money_t possibly_delta, rledger_lease_t *out)
 {
     char dead[16], seq[24], w[24], u[24], sd[24], pd[24], nd[24];
     const char *args[8] = { l->id, dead, seq, w, u, sd, pd, nd };
@@ -542,7 +542,7 @@ int ledger_lease(ledger_t *l, money_t want, money_t need, money_t in_use,
         return -1;
     if (want < 0 || need < 0 || in_use < 0 || settled_delta < 0 || possibly_delta < 0 ||
         possibly_delta > settled_delta)
-        return fail(l, LEDGER_E_USAGE, "ledger_lease: negative or inconsistent amounts");
+        return fail(l, RLEDGER_E_USAGE, "rledger_lease: negative or inconsistent amounts");
     snprintf(dead, sizeof(dead), "%d", l->o.dead_ms);
     snprintf(seq, sizeof(seq), "%" PRIu64, ++l->seq);
     fmt_money(w, sizeof(w), want);
@@ -564,7 +564,7 @@ int ledger_lease(ledger_t *l, money_t want, money_t need, money_t in_use,
     return 0;
 }
 
-int ledger_heartbeat(ledger_t *l)
+int rledger_heartbeat(rledger_t *l)
 {
     char dead[16];
     const char *args[2] = { l->id, dead };
@@ -580,7 +580,7 @@ int ledger_heartbeat(ledger_t *l)
     return 0;
 }
 
-int ledger_release(ledger_t *l, money_t settled_delta, money_t possibly_delta, money_t in_flight)
+int rledger_release(rledger_t *l, money_t settled_delta, money_t possibly_delta, money_t in_flight)
 {
     char dead[16], sd[24], pd[24], fl[24];
     const char *args[5] = { l->id, dead, sd, pd, fl };
@@ -589,7 +589,7 @@ int ledger_release(ledger_t *l, money_t settled_delta, money_t possibly_delta, m
     if (need_registered(l))
         return -1;
     if (settled_delta < 0 || possibly_delta < 0 || in_flight < 0)
-        return fail(l, LEDGER_E_USAGE, "ledger_release: negative amounts");
+        return fail(l, RLEDGER_E_USAGE, "rledger_release: negative amounts");
     snprintf(dead, sizeof(dead), "%d", l->o.dead_ms);
     fmt_money(sd, sizeof(sd), settled_delta);
     fmt_money(pd, sizeof(pd), possibly_delta);
@@ -614,8 +614,8 @@ static int64_t step_for(double per_min)
     return (int64_t)ceil(s);
 }
 
-int ledger_rate_slots(ledger_t *l, const char *kind, double per_min, uint64_t n_want,
-                      ledger_slots_t *out)
+int rledger_rate_slots(rledger_t *l, const char *kind, double per_min, uint64_t n_want,
+                       rledger_slots_t *out)
 {
     char step[24], want[24], hor[24];
     const char *args[5] = { l->id, kind, step, want, hor };
@@ -626,9 +626,9 @@ int ledger_rate_slots(ledger_t *l, const char *kind, double per_min, uint64_t n_
     if (need_registered(l))
         return -1;
     if (!valid_name(kind, sizeof(out->kind) - 1, 1))
-        return fail(l, LEDGER_E_USAGE, "ledger_rate_slots: bad ceiling name");
+        return fail(l, RLEDGER_E_USAGE, "rledger_rate_slots: bad ceiling name");
     if (!(per_min > 0) || !isfinite(per_min) || n_want < 1)
-        return fail(l, LEDGER_E_USAGE, "ledger_rate_slots: rate and count must be positive");
+        return fail(l, RLEDGER_E_USAGE, "rledger_rate_slots: rate and count must be positive");
     if (n_want > 1000000)
         n_want = 1000000;
     out->step_ns = step_for(per_min);
@@ -654,7 +654,7 @@ int ledger_rate_slots(ledger_t *l, const char *kind, double per_min, uint64_t n_
     return 0;
 }
 
-int ledger_rate_return(ledger_t *l, const ledger_slots_t *s, uint64_t n_unused, int *returned)
+int rledger_rate_return(rledger_t *l, const rledger_slots_t *s, uint64_t n_unused, int *returned)
 {
     char n[24], step[24];
     const char *args[4] = { s->kind, s->end, n, step };
@@ -665,7 +665,7 @@ int ledger_rate_return(ledger_t *l, const ledger_slots_t *s, uint64_t n_unused, 
     if (n_unused == 0 || s->n == 0)
         return 0;
     if (n_unused > s->n)
-        return fail(l, LEDGER_E_USAGE, "ledger_rate_return: more slots than granted");
+        return fail(l, RLEDGER_E_USAGE, "rledger_rate_return: more slots than granted");
     snprintf(n, sizeof(n), "%" PRIu64, n_unused);
     snprintf(step, sizeof(step), "%" PRId64, s->step_ns);
     r = call_script(l, S_RETURN, 0, 4, args);
@@ -679,15 +679,15 @@ int ledger_rate_return(ledger_t *l, const ledger_slots_t *s, uint64_t n_unused, 
     return 0;
 }
 
-static int key_target(ledger_t *l, const char *fp)
+static int key_target(rledger_t *l, const char *fp)
 {
     if (!valid_name(fp, 80, 1) && !(fp && fp[0] && strlen(fp) <= 80 && !strpbrk(fp, "{} \t\r\n")))
-        return fail(l, LEDGER_E_USAGE, "ledger: bad key name (use the key's label or fingerprint)");
+        return fail(l, RLEDGER_E_USAGE, "ledger: bad key name (use the key's label or fingerprint)");
     snprintf(l->keys[K_KEY], sizeof(l->keys[K_KEY]), "llmbatch:ledger:{%s}:key:%s", l->name, fp);
     return 0;
 }
 
-static int key_reply(ledger_t *l, redisReply *r, ledger_key_t *out)
+static int key_reply(rledger_t *l, redisReply *r, rledger_key_t *out)
 {
     int64_t cool, state;
 
@@ -705,7 +705,7 @@ static int key_reply(ledger_t *l, redisReply *r, ledger_key_t *out)
     return 0;
 }
 
-int ledger_key_get(ledger_t *l, const char *fp, ledger_key_t *out)
+int rledger_key_get(rledger_t *l, const char *fp, rledger_key_t *out)
 {
     char rec[32], forget[24];
     const char *args[2] = { rec, forget };
@@ -721,19 +721,19 @@ int ledger_key_get(ledger_t *l, const char *fp, ledger_key_t *out)
     return key_reply(l, r, out);
 }
 
-int ledger_key_update(ledger_t *l, const char *fp, const ledger_key_t *in, ledger_key_t *merged)
+int rledger_key_update(rledger_t *l, const char *fp, const rledger_key_t *in, rledger_key_t *merged)
 {
     char rec[32], forget[24], rpm[32], tpm[32], fac[32], lr[32], ls[32], cool[24], st[8];
     const char *args[11] = { rec, forget, fp, rpm, tpm, fac, lr, ls, cool, st, in->reason };
     redisReply *r;
-    ledger_key_t tmp;
+    rledger_key_t tmp;
     int64_t rel = 0;
 
     if (key_target(l, fp))
         return -1;
     if (in->state < KEY_OK || in->state > KEY_INVALID || !(in->factor > 0) ||
         !isfinite(in->factor) || in->server_rpm < 0 || in->server_tpm < 0 || in->learned_rpm < 0)
-        return fail(l, LEDGER_E_USAGE, "ledger_key_update: bad key state");
+        return fail(l, RLEDGER_E_USAGE, "rledger_key_update: bad key state");
     if (in->cooling_until_ns > 0) {
         rel = (in->cooling_until_ns - clock_mono_ns() + 999999) / 1000000;
         if (rel < 0)
@@ -770,7 +770,7 @@ static int put_money(json_t *o, const char *k, const char *pp)
     return 0;
 }
 
-json_t *ledger_show(ledger_t *l)
+json_t *rledger_show(rledger_t *l)
 {
     char dead[16], rec[32], forget[24];
     const char *args[3] = { dead, rec, forget };
@@ -820,7 +820,7 @@ json_t *ledger_show(ledger_t *l)
         if (cs && !to_i64(cs, &created))
             json_object_set_new(out, "age_s", json_integer((now - created) / 1000));
         json_object_set_new(out, "reaped_processes", json_integer(
-            json_string_value(json_object_get(in, "reaped"))
+                            json_string_value(json_object_get(in, "reaped"))
             ? strtoll(json_string_value(json_object_get(in, "reaped")), NULL, 10) : 0));
         procs = json_array();
         json_array_foreach(json_object_get(in, "processes"), i, p) {
@@ -845,11 +845,11 @@ json_t *ledger_show(ledger_t *l)
 bad:
     json_decref(in);
     json_decref(out);
-    fail(l, LEDGER_E_REDIS, "Redis at %s: malformed ledger data in '%s'", l->where, l->keys[K_META]);
+    fail(l, RLEDGER_E_REDIS, "Redis at %s: malformed ledger data in '%s'", l->where, l->keys[K_META]);
     return NULL;
 }
 
-void ledger_key_fingerprint(const char *secret, char *out, size_t outlen)
+void rledger_key_fingerprint(const char *secret, char *out, size_t outlen)
 {
     static const char domain[] = "llmbatch ledger key v1";
     unsigned char d[SHA256_DIGEST_LEN];

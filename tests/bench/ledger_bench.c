@@ -19,42 +19,42 @@
 enum { OP_LEASE, OP_SLOTS, OP_KEYGET, OP_HEARTBEAT, OP_COUNT };
 static const char *const op_name[OP_COUNT] = { "lease+settle", "rate_slots", "key_get", "heartbeat" };
 
-static int run_op(ledger_t *l, int op, uint64_t i)
+static int run_op(rledger_t *l, int op, uint64_t i)
 {
-    ledger_lease_t ls;
-    ledger_slots_t s;
-    ledger_key_t k;
+    rledger_lease_t ls;
+    rledger_slots_t s;
+    rledger_key_t k;
 
     switch (op) {
-    case OP_LEASE:     return ledger_lease(l, 1000000 + (money_t)(i % 7), 0, 0, (money_t)(i % 3), 0, &ls);
-    case OP_SLOTS:     return ledger_rate_slots(l, "rpm", 6e9, 1, &s);
-    case OP_KEYGET:    return ledger_key_get(l, "bench-key", &k);
-    default:           return ledger_heartbeat(l);
+    case OP_LEASE:     return rledger_lease(l, 1000000 + (money_t)(i % 7), 0, 0, (money_t)(i % 3), 0, &ls);
+    case OP_SLOTS:     return rledger_rate_slots(l, "rpm", 6e9, 1, &s);
+    case OP_KEYGET:    return rledger_key_get(l, "bench-key", &k);
+    default:           return rledger_heartbeat(l);
     }
 }
 
 static void client(const char *url, int op, double secs, int fd)
 {
     char err[512];
-    ledger_terms_t t = { .have_budget = 1, .budget = MONEY_MAX / 4, .raise_budget = 1 };
-    ledger_t *l = ledger_connect("bench", url, NULL, err, sizeof(err), NULL);
+    rledger_terms_t t = { .have_budget = 1, .budget = MONEY_MAX / 4, .raise_budget = 1 };
+    rledger_t *l = rledger_connect("bench", url, NULL, err, sizeof(err), NULL);
     uint64_t n = 0;
     int64_t end;
 
-    if (!l || ledger_open(l, &t)) {
-        fprintf(stderr, "ledger_bench: %s\n", l ? ledger_error(l) : err);
+    if (!l || rledger_open(l, &t)) {
+        fprintf(stderr, "ledger_bench: %s\n", l ? rledger_error(l) : err);
         _exit(1);
     }
     end = clock_mono_ns() + (int64_t)(secs * 1e9);
     while (clock_mono_ns() < end) {
         if (run_op(l, op, n)) {
-            fprintf(stderr, "ledger_bench: %s\n", ledger_error(l));
+            fprintf(stderr, "ledger_bench: %s\n", rledger_error(l));
             _exit(1);
         }
         n++;
     }
-    ledger_release(l, 0, 0, 0);
-    ledger_free(l);
+    rledger_release(l, 0, 0, 0);
+    rledger_free(l);
     if (write(fd, &n, sizeof(n)) != (ssize_t)sizeof(n))
         _exit(1);
     _exit(0);

@@ -159,24 +159,24 @@ static void stop_redis(void)
     }
 }
 
-static ledger_t *conn(const char *name, const ledger_opts_t *o)
+static rledger_t *conn(const char *name, const rledger_opts_t *o)
 {
     char err[512];
-    ledger_errkind_t k;
-    ledger_t *l = ledger_connect(name, url, o, err, sizeof(err), &k);
+    rledger_errkind_t k;
+    rledger_t *l = rledger_connect(name, url, o, err, sizeof(err), &k);
     if (!l)
         fprintf(stderr, "connect: %s\n", err);
     return l;
 }
 
-static ledger_t *open_budget(const char *name, money_t cap, const ledger_opts_t *o)
+static rledger_t *open_budget(const char *name, money_t cap, const rledger_opts_t *o)
 {
-    ledger_terms_t t = { .have_budget = 1, .budget = cap };
-    ledger_t *l = conn(name, o);
+    rledger_terms_t t = { .have_budget = 1, .budget = cap };
+    rledger_t *l = conn(name, o);
 
-    if (l && ledger_open(l, &t)) {
-        fprintf(stderr, "open: %s\n", ledger_error(l));
-        ledger_free(l);
+    if (l && rledger_open(l, &t)) {
+        fprintf(stderr, "open: %s\n", rledger_error(l));
+        rledger_free(l);
         return NULL;
     }
     return l;
@@ -184,161 +184,161 @@ static ledger_t *open_budget(const char *name, money_t cap, const ledger_opts_t 
 
 static void test_terms(void)
 {
-    ledger_terms_t t = { .have_budget = 1, .budget = 5 * MONEY_PER_USD, .rpm = 600 };
-    ledger_t *a = conn("terms", NULL), *b = conn("terms", NULL), *c = conn("terms", NULL);
+    rledger_terms_t t = { .have_budget = 1, .budget = 5 * MONEY_PER_USD, .rpm = 600 };
+    rledger_t *a = conn("terms", NULL), *b = conn("terms", NULL), *c = conn("terms", NULL);
 
     CHECK(a && b && c);
     if (!a || !b || !c)
         goto out;
-    CHECK_INT(ledger_open(a, &t), 0);
+    CHECK_INT(rledger_open(a, &t), 0);
     CHECK_INT(t.created, 1);
     CHECK_INT(t.budget, 5 * MONEY_PER_USD);
 
     /* same terms: attach */
-    t = (ledger_terms_t){ .have_budget = 1, .budget = 5 * MONEY_PER_USD, .rpm = 600 };
-    CHECK_INT(ledger_open(b, &t), 0);
+    t = (rledger_terms_t){ .have_budget = 1, .budget = 5 * MONEY_PER_USD, .rpm = 600 };
+    CHECK_INT(rledger_open(b, &t), 0);
     CHECK_INT(t.created, 0);
 
     /* no --budget, no --rpm: adopt the ledger's */
-    t = (ledger_terms_t){ 0 };
-    CHECK_INT(ledger_open(c, &t), 0);
+    t = (rledger_terms_t){ 0 };
+    CHECK_INT(rledger_open(c, &t), 0);
     CHECK_INT(t.have_budget, 1);
     CHECK_INT(t.budget, 5 * MONEY_PER_USD);
     CHECK(t.rpm == 600);
-    CHECK_INT(ledger_open(c, &t), -1);                 /* once per process */
-    CHECK(strstr(ledger_error(c), "already open") != NULL);
-    CHECK_INT(ledger_release(c, 0, 0, 0), 0);
+    CHECK_INT(rledger_open(c, &t), -1);                 /* once per process */
+    CHECK(strstr(rledger_error(c), "already open") != NULL);
+    CHECK_INT(rledger_release(c, 0, 0, 0), 0);
 
     /* a different budget is refused... */
-    t = (ledger_terms_t){ .have_budget = 1, .budget = 7 * MONEY_PER_USD };
-    CHECK_INT(ledger_open(c, &t), -1);
-    CHECK_INT(ledger_errkind(c), LEDGER_E_REFUSED);
-    fprintf(stderr, "refusal: %s\n", ledger_error(c));
-    CHECK(strstr(ledger_error(c), "$5.00") && strstr(ledger_error(c), "$7.00") &&
-          strstr(ledger_error(c), "--raise-budget"));
+    t = (rledger_terms_t){ .have_budget = 1, .budget = 7 * MONEY_PER_USD };
+    CHECK_INT(rledger_open(c, &t), -1);
+    CHECK_INT(rledger_errkind(c), RLEDGER_E_REFUSED);
+    fprintf(stderr, "refusal: %s\n", rledger_error(c));
+    CHECK(strstr(rledger_error(c), "$5.00") && strstr(rledger_error(c), "$7.00") &&
+          strstr(rledger_error(c), "--raise-budget"));
     /* ...unless raised explicitly; lowering never */
-    t = (ledger_terms_t){ .have_budget = 1, .budget = 7 * MONEY_PER_USD, .raise_budget = 1 };
-    CHECK_INT(ledger_open(c, &t), 0);
+    t = (rledger_terms_t){ .have_budget = 1, .budget = 7 * MONEY_PER_USD, .raise_budget = 1 };
+    CHECK_INT(rledger_open(c, &t), 0);
     CHECK_INT(t.budget, 7 * MONEY_PER_USD);
-    CHECK_INT(ledger_release(c, 0, 0, 0), 0);
-    t = (ledger_terms_t){ .have_budget = 1, .budget = 6 * MONEY_PER_USD, .raise_budget = 1 };
-    CHECK_INT(ledger_open(c, &t), -1);
-    CHECK(strstr(ledger_error(c), "only be raised") != NULL);
+    CHECK_INT(rledger_release(c, 0, 0, 0), 0);
+    t = (rledger_terms_t){ .have_budget = 1, .budget = 6 * MONEY_PER_USD, .raise_budget = 1 };
+    CHECK_INT(rledger_open(c, &t), -1);
+    CHECK(strstr(rledger_error(c), "only be raised") != NULL);
     /* ceilings must match */
-    t = (ledger_terms_t){ .rpm = 1200 };
-    CHECK_INT(ledger_open(c, &t), -1);
-    fprintf(stderr, "refusal: %s\n", ledger_error(c));
-    CHECK(strstr(ledger_error(c), "--rpm 600") != NULL);
-    t = (ledger_terms_t){ .tpm = 1000 };
-    CHECK_INT(ledger_open(c, &t), -1);
-    CHECK(strstr(ledger_error(c), "no --tpm") != NULL);
+    t = (rledger_terms_t){ .rpm = 1200 };
+    CHECK_INT(rledger_open(c, &t), -1);
+    fprintf(stderr, "refusal: %s\n", rledger_error(c));
+    CHECK(strstr(rledger_error(c), "--rpm 600") != NULL);
+    t = (rledger_terms_t){ .tpm = 1000 };
+    CHECK_INT(rledger_open(c, &t), -1);
+    CHECK(strstr(rledger_error(c), "no --tpm") != NULL);
 
     /* a ledger created without a budget cannot get one */
-    ledger_free(c);
+    rledger_free(c);
     c = conn("nocap", NULL);
-    t = (ledger_terms_t){ 0 };
-    CHECK(c && ledger_open(c, &t) == 0 && t.have_budget == 0);
-    CHECK(c && ledger_release(c, 0, 0, 0) == 0);
-    t = (ledger_terms_t){ .have_budget = 1, .budget = 1 };
-    CHECK(c && ledger_open(c, &t) == -1 && strstr(ledger_error(c), "without a budget"));
+    t = (rledger_terms_t){ 0 };
+    CHECK(c && rledger_open(c, &t) == 0 && t.have_budget == 0);
+    CHECK(c && rledger_release(c, 0, 0, 0) == 0);
+    t = (rledger_terms_t){ .have_budget = 1, .budget = 1 };
+    CHECK(c && rledger_open(c, &t) == -1 && strstr(rledger_error(c), "without a budget"));
 
     /* bad names and URLs */
     {
         char err[512];
-        ledger_errkind_t k;
-        CHECK(!ledger_connect("a{b}", url, NULL, err, sizeof(err), &k));
-        CHECK_INT(k, LEDGER_E_USAGE);
+        rledger_errkind_t k;
+        CHECK(!rledger_connect("a{b}", url, NULL, err, sizeof(err), &k));
+        CHECK_INT(k, RLEDGER_E_USAGE);
         CHECK(strstr(err, "bad ledger name") != NULL);
-        CHECK(!ledger_connect("x", "rediss://u:hunter2@127.0.0.1:1/0", NULL, err, sizeof(err), &k));
-        CHECK_INT(k, LEDGER_E_USAGE);
+        CHECK(!rledger_connect("x", "rediss://u:hunter2@127.0.0.1:1/0", NULL, err, sizeof(err), &k));
+        CHECK_INT(k, RLEDGER_E_USAGE);
         CHECK(strstr(err, "hiredis >= 1.0") && !strstr(err, "hunter2"));
     }
 out:
-    ledger_free(a);
-    ledger_free(b);
-    ledger_free(c);
+    rledger_free(a);
+    rledger_free(b);
+    rledger_free(c);
 }
 
 static void test_leases(void)
 {
-    ledger_t *a = open_budget("lease", 1000, NULL), *b = open_budget("lease", 1000, NULL);
-    ledger_lease_t la, lb;
+    rledger_t *a = open_budget("lease", 1000, NULL), *b = open_budget("lease", 1000, NULL);
+    rledger_lease_t la, lb;
 
     CHECK(a && b);
     if (!a || !b)
         goto out;
-    CHECK_INT(ledger_lease(a, 600, 0, 0, 0, 0, &la), 0);
+    CHECK_INT(rledger_lease(a, 600, 0, 0, 0, 0, &la), 0);
     CHECK_INT(la.granted, 600);
-    CHECK_INT(ledger_lease(b, 600, 0, 0, 0, 0, &lb), 0);
+    CHECK_INT(rledger_lease(b, 600, 0, 0, 0, 0, &lb), 0);
     CHECK_INT(lb.granted, 400);                  /* the room left */
     CHECK_INT(lb.others, 600);
     CHECK_INT(lb.cap, 1000);
     /* a settles 100 (30 possibly billed), keeps 50 reserved, asks for 0 */
-    CHECK_INT(ledger_lease(a, 0, 0, 50, 100, 30, &la), 0);
+    CHECK_INT(rledger_lease(a, 0, 0, 50, 100, 30, &la), 0);
     CHECK_INT(la.granted, 50);                   /* never below in_use */
     CHECK_INT(la.spent, 100);
-    CHECK_INT(ledger_lease(b, 10000, 0, 0, 0, 0, &lb), 0);
+    CHECK_INT(rledger_lease(b, 10000, 0, 0, 0, 0, &lb), 0);
     CHECK_INT(lb.granted, 850);                  /* 1000 - 100 - 50 */
     CHECK_INT(la.short_lease, 0);
     /* a settles more than its lease covered (a server billing beyond the
      * reservation): the lease is cut to the room, and flagged */
-    CHECK_INT(ledger_lease(a, 0, 0, 50, 120, 0, &la), 0);
+    CHECK_INT(rledger_lease(a, 0, 0, 50, 120, 0, &la), 0);
     CHECK_INT(la.spent, 220);
     CHECK_INT(la.granted, 0);                    /* 220 + 850 > 1000: no room */
     CHECK_INT(la.short_lease, 1);
-    CHECK_INT(ledger_release(b, 0, 0, 0), 0);
-    CHECK_INT(ledger_lease(a, 10000, 0, 0, 0, 0, &la), 0);
+    CHECK_INT(rledger_release(b, 0, 0, 0), 0);
+    CHECK_INT(rledger_lease(a, 10000, 0, 0, 0, 0, &la), 0);
     CHECK_INT(la.granted, 780);
-    CHECK_INT(ledger_release(a, 80, 0, 10), 0);  /* 10 abandoned in flight */
+    CHECK_INT(rledger_release(a, 80, 0, 10), 0);  /* 10 abandoned in flight */
     {
-        ledger_t *c = conn("lease", NULL);
-        json_t *j = c ? ledger_show(c) : NULL;
+        rledger_t *c = conn("lease", NULL);
+        json_t *j = c ? rledger_show(c) : NULL;
         CHECK(j != NULL);
         CHECK_STR(json_string_value(json_object_get(j, "spent_pp")), "310");
         CHECK_STR(json_string_value(json_object_get(j, "possibly_billed_pp")), "40");
         CHECK_STR(json_string_value(json_object_get(j, "leases_pp")), "0");
         CHECK_INT(json_array_size(json_object_get(j, "processes")), 0);
         json_decref(j);
-        ledger_free(c);
+        rledger_free(c);
     }
     /* need: two processes that each hold part of the room and each need
      * more than their part do not deadlock; a grant below need gives back */
     {
-        ledger_t *c = open_budget("need", 100, NULL), *d = open_budget("need", 100, NULL);
-        ledger_lease_t lc, ld;
+        rledger_t *c = open_budget("need", 100, NULL), *d = open_budget("need", 100, NULL);
+        rledger_lease_t lc, ld;
         CHECK(c && d);
         if (c && d) {
-            CHECK_INT(ledger_lease(c, 60, 0, 0, 0, 0, &lc), 0);
-            CHECK_INT(ledger_lease(d, 60, 0, 0, 0, 0, &ld), 0);
+            CHECK_INT(rledger_lease(c, 60, 0, 0, 0, 0, &lc), 0);
+            CHECK_INT(rledger_lease(d, 60, 0, 0, 0, 0, &ld), 0);
             CHECK_INT(ld.granted, 40);
-            CHECK_INT(ledger_lease(c, 70, 70, 0, 0, 0, &lc), 0);
+            CHECK_INT(rledger_lease(c, 70, 70, 0, 0, 0, &lc), 0);
             CHECK_INT(lc.granted, 0);                 /* 60 < 70: all back */
-            CHECK_INT(ledger_lease(d, 70, 70, 0, 0, 0, &ld), 0);
+            CHECK_INT(rledger_lease(d, 70, 70, 0, 0, 0, &ld), 0);
             CHECK_INT(ld.granted, 70);
-            CHECK_INT(ledger_lease(c, 70, 70, 20, 0, 0, &lc), 0);
+            CHECK_INT(rledger_lease(c, 70, 70, 20, 0, 0, &lc), 0);
             CHECK_INT(lc.granted, 20);                /* keeps only in_use */
         }
-        ledger_free(c);
-        ledger_free(d);
+        rledger_free(c);
+        rledger_free(d);
     }
     /* exact beyond 2^53 picodollars ($9007): doubles would round these */
     {
         money_t cap = 9007199254740993LL * 100 + 7;   /* ~ $900k */
-        ledger_t *c = open_budget("big", cap, NULL);
-        ledger_lease_t lc;
+        rledger_t *c = open_budget("big", cap, NULL);
+        rledger_lease_t lc;
         CHECK(c != NULL);
         if (c) {
-            CHECK_INT(ledger_lease(c, MONEY_MAX / 2, 0, 0, 0, 0, &lc), 0);
+            CHECK_INT(rledger_lease(c, MONEY_MAX / 2, 0, 0, 0, 0, &lc), 0);
             CHECK_INT(lc.granted, cap);
-            CHECK_INT(ledger_lease(c, cap, 0, 3, 9007199254740993LL, 1, &lc), 0);
+            CHECK_INT(rledger_lease(c, cap, 0, 3, 9007199254740993LL, 1, &lc), 0);
             CHECK_INT(lc.spent, 9007199254740993LL);
             CHECK_INT(lc.granted, cap - 9007199254740993LL);
-            ledger_free(c);
+            rledger_free(c);
         }
     }
 out:
-    ledger_free(a);
-    ledger_free(b);
+    rledger_free(a);
+    rledger_free(b);
 }
 
 /* --- many clients hammering one budget ------------------------------- */
@@ -362,8 +362,8 @@ typedef struct kid_result {
 static void hammer_kid(int idx, int fd)
 {
     kid_result_t res = { 0 };
-    ledger_t *l;
-    ledger_lease_t ls;
+    rledger_t *l;
+    rledger_lease_t ls;
     lease_book_t b;
     money_t res_v[64], r_next = 0;
     int nres = 0, i;
@@ -399,7 +399,7 @@ static void hammer_kid(int idx, int fd)
         }
         if (op >= 8 || lease_due(&b, r_next, now)) {       /* report and lease */
             money_t want = lease_want(&b, r_next, now) + (money_t)(rnd() % 50000);
-            if (ledger_lease(l, want, lease_need(&b, r_next), b.reserved, b.since, b.since_pb,
+            if (rledger_lease(l, want, lease_need(&b, r_next), b.reserved, b.since, b.since_pb,
                              &ls)) {
                 res.errors++;
                 break;
@@ -417,7 +417,7 @@ static void hammer_kid(int idx, int fd)
     }
     /* clean exit: half the clients abandon what they hold in flight */
     if (idx % 2 == 0) {
-        if (ledger_release(l, b.since, b.since_pb, b.reserved))
+        if (rledger_release(l, b.since, b.since_pb, b.reserved))
             res.errors++;
         res.settled += b.reserved;
         res.possibly += b.reserved;
@@ -427,10 +427,10 @@ static void hammer_kid(int idx, int fd)
             lease_settle(&b, r, r / 2, 0);
             res.settled += r / 2;
         }
-        if (ledger_release(l, b.since, b.since_pb, 0))
+        if (rledger_release(l, b.since, b.since_pb, 0))
             res.errors++;
     }
-    ledger_free(l);
+    rledger_free(l);
 done:
     if (write(fd, &res, sizeof(res)) != (ssize_t)sizeof(res))
         _exit(3);
@@ -448,7 +448,7 @@ static void test_hammer(void)
     int fds[2], i, audits = 0, bad_audits = 0, status, exited = 0;
     pid_t kids[HAMMER_KIDS];
     kid_result_t total = { 0 }, r;
-    ledger_t *aud;
+    rledger_t *aud;
     int64_t t_end;
 
     /* create the ledger first so every kid attaches to the same budget */
@@ -467,7 +467,7 @@ static void test_hammer(void)
     /* audit atomic snapshots while they run (bounded: 60 s) */
     t_end = clock_mono_ms() + 60000;
     while (exited < HAMMER_KIDS && clock_mono_ms() < t_end) {
-        json_t *j = ledger_show(aud);
+        json_t *j = rledger_show(aud);
         if (j) {
             audits++;
             if (jmoney(j, "spent_pp") + jmoney(j, "leases_pp") > HAMMER_CAP)
@@ -501,7 +501,7 @@ static void test_hammer(void)
     CHECK_INT(total.errors, 0);
     CHECK(total.leases > HAMMER_KIDS * 10);
     {
-        json_t *j = ledger_show(aud);
+        json_t *j = rledger_show(aud);
         /* the auditor itself is attached with a zero lease */
         CHECK(j != NULL);
         CHECK_INT(jmoney(j, "spent_pp"), total.settled);
@@ -513,41 +513,41 @@ static void test_hammer(void)
                 total.leases, (int64_t)jmoney(j, "spent_pp"), HAMMER_CAP, audits);
         json_decref(j);
     }
-    ledger_free(aud);
+    rledger_free(aud);
 }
 
 /* --- dead holders ------------------------------------------------------ */
 
 static void test_reaping(void)
 {
-    ledger_opts_t o;
-    ledger_t *live, *silent;
-    ledger_lease_t ls;
+    rledger_opts_t o;
+    rledger_t *live, *silent;
+    rledger_lease_t ls;
     pid_t p;
     int status;
     json_t *j;
 
-    ledger_opts_default(&o);
+    rledger_opts_default(&o);
     o.dead_ms = 1500;
     live = open_budget("reap", 10000, &o);
     silent = open_budget("reap", 10000, &o);
     CHECK(live && silent);
     if (!live || !silent)
         goto out;
-    CHECK_INT(ledger_lease(silent, 1000, 0, 0, 0, 0, &ls), 0);
+    CHECK_INT(rledger_lease(silent, 1000, 0, 0, 0, 0, &ls), 0);
     CHECK_INT(ls.granted, 1000);
     p = fork();
     if (p == 0) {              /* takes a lease of 3000, then dies without a word */
-        ledger_t *d = open_budget("reap", 10000, &o);
-        if (!d || ledger_lease(d, 3000, 0, 0, 0, 0, &ls) || ls.granted != 3000)
+        rledger_t *d = open_budget("reap", 10000, &o);
+        if (!d || rledger_lease(d, 3000, 0, 0, 0, 0, &ls) || ls.granted != 3000)
             _exit(1);
         kill(getpid(), SIGKILL);
     }
     waitpid(p, &status, 0);
     CHECK(WIFSIGNALED(status));
-    CHECK_INT(ledger_lease(live, 100000, 0, 0, 0, 0, &ls), 0);
+    CHECK_INT(rledger_lease(live, 100000, 0, 0, 0, 0, &ls), 0);
     CHECK_INT(ls.granted, 10000 - 3000 - 1000);   /* the dead lease still counts */
-    j = ledger_show(live);
+    j = rledger_show(live);
     CHECK(j && json_array_size(json_object_get(j, "processes")) == 3);
     json_decref(j);
     /* live heartbeats for 2.2 s; silent and the dead one do not */
@@ -555,27 +555,27 @@ static void test_reaping(void)
         int i;
         for (i = 0; i < 11; i++) {
             sleep_ns(200000000LL);
-            CHECK_INT(ledger_heartbeat(live), 0);
+            CHECK_INT(rledger_heartbeat(live), 0);
         }
     }
-    CHECK_INT(ledger_lease(live, 100000, 0, 6000, 0, 0, &ls), 0);
+    CHECK_INT(rledger_lease(live, 100000, 0, 6000, 0, 0, &ls), 0);
     CHECK_INT(ls.spent, 4000);                      /* both reaped leases */
     CHECK_INT(ls.others, 0);
     CHECK_INT(ls.granted, 6000);
-    j = ledger_show(live);
+    j = rledger_show(live);
     CHECK(j != NULL);
     CHECK_INT(jmoney(j, "possibly_billed_pp"), 4000);
     CHECK_INT(json_array_size(json_object_get(j, "processes")), 1);
     CHECK_INT(json_integer_value(json_object_get(j, "reaped_processes")), 2);
     json_decref(j);
     /* the silent one learns it was counted dead: it must stop */
-    CHECK_INT(ledger_lease(silent, 1000, 0, 0, 500, 0, &ls), -1);
-    CHECK_INT(ledger_errkind(silent), LEDGER_E_REAPED);
-    CHECK(strstr(ledger_error(silent), "possibly billed") != NULL);
-    CHECK_INT(ledger_release(live, 0, 0, 0), 0);
+    CHECK_INT(rledger_lease(silent, 1000, 0, 0, 500, 0, &ls), -1);
+    CHECK_INT(rledger_errkind(silent), RLEDGER_E_REAPED);
+    CHECK(strstr(rledger_error(silent), "possibly billed") != NULL);
+    CHECK_INT(rledger_release(live, 0, 0, 0), 0);
 out:
-    ledger_free(live);
-    ledger_free(silent);
+    rledger_free(live);
+    rledger_free(silent);
 }
 
 /* --- shared rate slots ------------------------------------------------- */
@@ -585,25 +585,25 @@ out:
 #define SLOT_RPM    60000.0                       /* step 1 ms */
 
 /* Redis-time ns of slot i of a block: end - (n - i) * step */
-static int64_t slot_abs(const ledger_slots_t *s, uint64_t i)
+static int64_t slot_abs(const rledger_slots_t *s, uint64_t i)
 {
     return strtoll(s->end, NULL, 10) - (int64_t)(s->n - i) * s->step_ns;
 }
 
 static void slot_kid(int idx, int fd)
 {
-    ledger_t *l = conn("slots", NULL);
-    ledger_terms_t t = { .rpm = SLOT_RPM };
-    ledger_slots_t s;
+    rledger_t *l = conn("slots", NULL);
+    rledger_terms_t t = { .rpm = SLOT_RPM };
+    rledger_slots_t s;
     int64_t buf[SLOT_PER];
     int used = 0, guard = 0;
 
     rng_state = 0xD1B54A32D192ED03ULL * (uint64_t)(idx + 1);
-    if (!l || ledger_open(l, &t))
+    if (!l || rledger_open(l, &t))
         _exit(1);
     while (used < SLOT_PER && guard++ < 10000) {
         uint64_t want = 1 + rnd() % 30, u, i;
-        if (ledger_rate_slots(l, "rpm", SLOT_RPM, want, &s))
+        if (rledger_rate_slots(l, "rpm", SLOT_RPM, want, &s))
             _exit(2);
         if (s.n == 0) {
             sleep_ns(s.first_ns - clock_mono_ns());
@@ -616,15 +616,15 @@ static void slot_kid(int idx, int fd)
             u = (uint64_t)(SLOT_PER - used);
         for (i = 0; i < u; i++)
             buf[used++] = slot_abs(&s, i);
-        if (ledger_rate_return(l, &s, s.n - u, NULL))
+        if (rledger_rate_return(l, &s, s.n - u, NULL))
             _exit(5);
         /* walk to the last used slot, as a pacer would */
         sleep_ns(s.first_ns + (int64_t)(u - 1) * s.step_ns - clock_mono_ns());
     }
     if (write(fd, buf, sizeof(int64_t) * (size_t)used) != (ssize_t)(sizeof(int64_t) * (size_t)used))
         _exit(3);
-    ledger_release(l, 0, 0, 0);
-    ledger_free(l);
+    rledger_release(l, 0, 0, 0);
+    rledger_free(l);
     _exit(used == SLOT_PER ? 0 : 6);
 }
 
@@ -641,12 +641,12 @@ static void test_slots(void)
     pid_t kids[SLOT_KIDS];
     size_t n = 0, a, b;
     static const double windows_s[] = { 0.0005, 0.001, 0.0025, 0.01, 0.05, 0.1, 0.5 };
-    ledger_t *l = conn("slots", NULL);
-    ledger_terms_t t = { .rpm = SLOT_RPM };
-    ledger_slots_t s;
+    rledger_t *l = conn("slots", NULL);
+    rledger_terms_t t = { .rpm = SLOT_RPM };
+    rledger_slots_t s;
     const int64_t step = 1000000;
 
-    CHECK(l && ledger_open(l, &t) == 0);
+    CHECK(l && rledger_open(l, &t) == 0);
     for (i = 0; i < SLOT_KIDS; i++) {
         if (pipe(fds[i]))
             return;
@@ -687,28 +687,28 @@ static void test_slots(void)
             n, SLOT_KIDS, worst);
     /* returning: a tail comes back, a block that is no longer the tail does not */
     if (l) {
-        ledger_slots_t s2;
+        rledger_slots_t s2;
         int back = -1;
         /* 600/min: slot 6 is 0.6 s ahead, so it is still in the future */
-        CHECK_INT(ledger_rate_slots(l, "ret", 600, 10, &s), 0);
+        CHECK_INT(rledger_rate_slots(l, "ret", 600, 10, &s), 0);
         CHECK_INT(s.n, 10);
         CHECK_INT(s.step_ns, 100000000);
-        CHECK_INT(ledger_rate_return(l, &s, 4, &back), 0);
+        CHECK_INT(rledger_rate_return(l, &s, 4, &back), 0);
         CHECK_INT(back, 1);
-        CHECK_INT(ledger_rate_slots(l, "ret", 600, 1, &s2), 0);
+        CHECK_INT(rledger_rate_slots(l, "ret", 600, 1, &s2), 0);
         CHECK_INT(slot_abs(&s2, 0), slot_abs(&s, 6));   /* the first returned slot */
-        CHECK_INT(ledger_rate_return(l, &s, 2, &back), 0);
+        CHECK_INT(rledger_rate_return(l, &s, 2, &back), 0);
         CHECK_INT(back, 0);
         /* the horizon: a slow ceiling grants one slot, then none for a minute */
-        CHECK_INT(ledger_rate_slots(l, "key:team-a:rpm", 1, 5, &s), 0);
+        CHECK_INT(rledger_rate_slots(l, "key:team-a:rpm", 1, 5, &s), 0);
         CHECK_INT(s.n, 1);
-        CHECK_INT(ledger_rate_slots(l, "key:team-a:rpm", 1, 5, &s2), 0);
+        CHECK_INT(rledger_rate_slots(l, "key:team-a:rpm", 1, 5, &s2), 0);
         CHECK_INT(s2.n, 0);
         CHECK(s2.first_ns - clock_mono_ns() > 50000000000LL);
-        CHECK_INT(ledger_rate_slots(l, "bad kind!", 1, 5, &s2), -1);
-        CHECK_INT(ledger_errkind(l), LEDGER_E_USAGE);
+        CHECK_INT(rledger_rate_slots(l, "bad kind!", 1, 5, &s2), -1);
+        CHECK_INT(rledger_errkind(l), RLEDGER_E_USAGE);
     }
-    ledger_free(l);
+    rledger_free(l);
 }
 
 /* --- key state, show, the command ---------------------------------------- */
@@ -717,9 +717,9 @@ static void test_fingerprint(void)
 {
     char a[32], b[32], c[32];
 
-    ledger_key_fingerprint("sk-proj-AAAAAAAAAAAAAAAAAAAA1234", a, sizeof(a));
-    ledger_key_fingerprint("sk-proj-BBBBBBBBBBBBBBBBBBBB1234", b, sizeof(b));
-    ledger_key_fingerprint("sk-proj-AAAAAAAAAAAAAAAAAAAA1234", c, sizeof(c));
+    rledger_key_fingerprint("sk-proj-AAAAAAAAAAAAAAAAAAAA1234", a, sizeof(a));
+    rledger_key_fingerprint("sk-proj-BBBBBBBBBBBBBBBBBBBB1234", b, sizeof(b));
+    rledger_key_fingerprint("sk-proj-AAAAAAAAAAAAAAAAAAAA1234", c, sizeof(c));
     CHECK_INT(strlen(a), 18);
     CHECK(!strncmp(a, "k-", 2));
     CHECK_STR(a, c);                                  /* stable across processes */
@@ -728,39 +728,39 @@ static void test_fingerprint(void)
 
 static void test_keys(void)
 {
-    ledger_t *a = open_budget("keys", 1000, NULL), *b = open_budget("keys", 1000, NULL);
-    ledger_key_t in, m;
+    rledger_t *a = open_budget("keys", 1000, NULL), *b = open_budget("keys", 1000, NULL);
+    rledger_key_t in, m;
     int64_t now;
 
     CHECK(a && b);
     if (!a || !b)
         goto out;
-    CHECK_INT(ledger_key_get(a, "team-a", &m), 0);
+    CHECK_INT(rledger_key_get(a, "team-a", &m), 0);
     CHECK(m.factor == 1 && m.server_rpm == 0 && m.state == KEY_OK && m.cooling_until_ns == 0);
 
     now = clock_mono_ns();
-    in = (ledger_key_t){ .server_rpm = 500, .factor = 0.5, .cooling_until_ns = now + 2000000000LL };
-    CHECK_INT(ledger_key_update(a, "team-a", &in, &m), 0);
-    in = (ledger_key_t){ .server_rpm = 450, .factor = 0.8, .cooling_until_ns = now + 1000000000LL,
+    in = (rledger_key_t){ .server_rpm = 500, .factor = 0.5, .cooling_until_ns = now + 2000000000LL };
+    CHECK_INT(rledger_key_update(a, "team-a", &in, &m), 0);
+    in = (rledger_key_t){ .server_rpm = 450, .factor = 0.8, .cooling_until_ns = now + 1000000000LL,
                          .learned_rpm = 120, .learned_step = 6 };
-    CHECK_INT(ledger_key_update(b, "team-a", &in, &m), 0);
+    CHECK_INT(rledger_key_update(b, "team-a", &in, &m), 0);
     CHECK(m.server_rpm == 450);                       /* latest announcement */
     CHECK(m.factor >= 0.5 && m.factor < 0.6);         /* min, recovering at 0.1/s */
     CHECK(m.cooling_until_ns > now + 1500000000LL);   /* max */
     CHECK(m.learned_rpm >= 120 && m.learned_rpm < 130);
-    in = (ledger_key_t){ .factor = 1, .learned_rpm = 200, .learned_step = 10 };
-    CHECK_INT(ledger_key_update(a, "team-a", &in, &m), 0);
+    in = (rledger_key_t){ .factor = 1, .learned_rpm = 200, .learned_step = 10 };
+    CHECK_INT(rledger_key_update(a, "team-a", &in, &m), 0);
     CHECK(m.learned_rpm < 130);                       /* min */
-    in = (ledger_key_t){ .factor = 1, .state = KEY_EXHAUSTED };
+    in = (rledger_key_t){ .factor = 1, .state = KEY_EXHAUSTED };
     snprintf(in.reason, sizeof(in.reason), "insufficient_quota");
-    CHECK_INT(ledger_key_update(a, "team-a", &in, &m), 0);
-    in = (ledger_key_t){ .factor = 1, .state = KEY_OK };
-    CHECK_INT(ledger_key_update(b, "team-a", &in, &m), 0);
+    CHECK_INT(rledger_key_update(a, "team-a", &in, &m), 0);
+    in = (rledger_key_t){ .factor = 1, .state = KEY_OK };
+    CHECK_INT(rledger_key_update(b, "team-a", &in, &m), 0);
     CHECK_INT(m.state, KEY_EXHAUSTED);                /* sticky */
     CHECK_STR(m.reason, "insufficient_quota");
-    CHECK_INT(ledger_key_get(b, "team-a", &m), 0);
+    CHECK_INT(rledger_key_get(b, "team-a", &m), 0);
     CHECK_INT(m.state, KEY_EXHAUSTED);
-    CHECK_INT(ledger_key_get(b, "bad{key}", &m), -1);
+    CHECK_INT(rledger_key_get(b, "bad{key}", &m), -1);
 
     /* the command: JSON on out, a summary on err */
     {
@@ -807,8 +807,8 @@ static void test_keys(void)
         }
     }
 out:
-    ledger_free(a);
-    ledger_free(b);
+    rledger_free(a);
+    rledger_free(b);
 }
 
 /* --- recovery: NOSCRIPT, a killed connection, a password --------------- */
@@ -826,21 +826,21 @@ static int raw_cmd(const char *fmt, const char *arg)
 
 static void test_recovery(void)
 {
-    ledger_t *a = open_budget("rec", 1000, NULL);
-    ledger_lease_t ls;
+    rledger_t *a = open_budget("rec", 1000, NULL);
+    rledger_lease_t ls;
     char err[512], u[160];
-    ledger_errkind_t k;
+    rledger_errkind_t k;
 
     CHECK(a != NULL);
     if (!a)
         return;
-    CHECK_INT(ledger_lease(a, 100, 0, 0, 0, 0, &ls), 0);
+    CHECK_INT(rledger_lease(a, 100, 0, 0, 0, 0, &ls), 0);
     CHECK_INT(raw_cmd("SCRIPT %s", "FLUSH"), 0);
-    CHECK_INT(ledger_lease(a, 200, 0, 0, 10, 0, &ls), 0);      /* NOSCRIPT -> reload */
+    CHECK_INT(rledger_lease(a, 200, 0, 0, 10, 0, &ls), 0);      /* NOSCRIPT -> reload */
     CHECK_INT(ls.granted, 200);
     CHECK_INT(ls.spent, 10);
     CHECK_INT(raw_cmd("CLIENT KILL TYPE %s", "normal"), 0);
-    CHECK_INT(ledger_lease(a, 300, 0, 0, 10, 0, &ls), 0);      /* reconnects */
+    CHECK_INT(rledger_lease(a, 300, 0, 0, 10, 0, &ls), 0);      /* reconnects */
     CHECK_INT(ls.granted, 300);
     CHECK_INT(ls.spent, 20);
 
@@ -858,7 +858,7 @@ static void test_recovery(void)
         for (i = 0; i < 1; i++) {
             r = c && !c->err ? redisCommand(c, "EVALSHA %s 5 llmbatch:ledger:{rec}:meta "
                 "llmbatch:ledger:{rec}:lease llmbatch:ledger:{rec}:hb llmbatch:ledger:{rec}:seq "
-                "llmbatch:ledger:{rec}:tat %s 15000 %s 300 0 %s 0 0", sha, ledger_id(a),
+                "llmbatch:ledger:{rec}:tat %s 15000 %s 300 0 %s 0 0", sha, rledger_id(a),
                 "3", "10") : NULL;
             CHECK(r && r->type == REDIS_REPLY_ARRAY && r->elements >= 3);
             if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 3)
@@ -868,40 +868,40 @@ static void test_recovery(void)
         if (c)
             redisFree(c);
     }
-    CHECK_INT(ledger_lease(a, 300, 0, 0, 10, 0, &ls), 0);      /* seq 4: applied */
+    CHECK_INT(rledger_lease(a, 300, 0, 0, 10, 0, &ls), 0);      /* seq 4: applied */
     CHECK_INT(ls.spent, 30);
 
     /* a ledger that vanishes (deleted; Redis restarted empty) stops its
      * processes instead of starting over from zero */
     {
-        ledger_t *g = open_budget("gone", 1000, NULL);
-        ledger_slots_t sl;
-        CHECK(g && ledger_lease(g, 100, 0, 0, 0, 0, &ls) == 0);
+        rledger_t *g = open_budget("gone", 1000, NULL);
+        rledger_slots_t sl;
+        CHECK(g && rledger_lease(g, 100, 0, 0, 0, 0, &ls) == 0);
         CHECK_INT(raw_cmd("DEL %s", "llmbatch:ledger:{gone}:meta"), 0);
-        CHECK(g && ledger_lease(g, 100, 0, 0, 0, 0, &ls) == -1);
-        CHECK(g && ledger_errkind(g) == LEDGER_E_REDIS && strstr(ledger_error(g), "vanished"));
-        ledger_free(g);
+        CHECK(g && rledger_lease(g, 100, 0, 0, 0, 0, &ls) == -1);
+        CHECK(g && rledger_errkind(g) == RLEDGER_E_REDIS && strstr(rledger_error(g), "vanished"));
+        rledger_free(g);
         g = open_budget("gone2", 1000, NULL);
         CHECK_INT(raw_cmd("DEL %s", "llmbatch:ledger:{gone2}:meta"), 0);
-        CHECK(g && ledger_rate_slots(g, "rpm", 60, 1, &sl) == -1);
-        CHECK(g && strstr(ledger_error(g), "vanished"));
-        CHECK(g && ledger_heartbeat(g) == -1);        /* no longer open */
-        ledger_free(g);
+        CHECK(g && rledger_rate_slots(g, "rpm", 60, 1, &sl) == -1);
+        CHECK(g && strstr(rledger_error(g), "vanished"));
+        CHECK(g && rledger_heartbeat(g) == -1);        /* no longer open */
+        rledger_free(g);
     }
 
     /* a password: used, never printed */
     CHECK_INT(raw_cmd("CONFIG SET requirepass %s", "pw-S3cret"), 0);
     snprintf(u, sizeof(u), "redis://:pw-S3cret@127.0.0.1:%d/0", redis_port);
     {
-        ledger_t *p = ledger_connect("rec", u, NULL, err, sizeof(err), &k);
-        json_t *j = p ? ledger_show(p) : NULL;
+        rledger_t *p = rledger_connect("rec", u, NULL, err, sizeof(err), &k);
+        json_t *j = p ? rledger_show(p) : NULL;
         CHECK(j && jmoney(j, "spent_pp") == 30);
         json_decref(j);
-        ledger_free(p);
+        rledger_free(p);
     }
     snprintf(u, sizeof(u), "redis://default:wrong-pw-XYZ@127.0.0.1:%d/0", redis_port);
-    CHECK(!ledger_connect("rec", u, NULL, err, sizeof(err), &k));
-    CHECK_INT(k, LEDGER_E_REDIS);
+    CHECK(!rledger_connect("rec", u, NULL, err, sizeof(err), &k));
+    CHECK_INT(k, RLEDGER_E_REDIS);
     CHECK(strstr(err, "AUTH") && !strstr(err, "wrong-pw-XYZ"));
     /* the old connection was authenticated before: reset it and it must fail */
     {
@@ -914,23 +914,23 @@ static void test_recovery(void)
         if (c)
             redisFree(c);
     }
-    CHECK_INT(ledger_release(a, 0, 0, 0), 0);
-    ledger_free(a);
+    CHECK_INT(rledger_release(a, 0, 0, 0), 0);
+    rledger_free(a);
 }
 
 /* --- Redis stopped or gone ---------------------------------------------- */
 
 static void test_failure(void)
 {
-    ledger_opts_t o;
-    ledger_t *a;
-    ledger_lease_t ls;
-    ledger_slots_t s;
+    rledger_opts_t o;
+    rledger_t *a;
+    rledger_lease_t ls;
+    rledger_slots_t s;
     int64_t t0, dt;
     char err[512];
-    ledger_errkind_t k;
+    rledger_errkind_t k;
 
-    ledger_opts_default(&o);
+    rledger_opts_default(&o);
     o.command_timeout_ms = 300;
     o.connect_timeout_ms = 300;
     o.attempts = 2;
@@ -938,36 +938,36 @@ static void test_failure(void)
     CHECK(a != NULL);
     if (!a)
         return;
-    CHECK_INT(ledger_lease(a, 100, 0, 0, 0, 0, &ls), 0);
+    CHECK_INT(rledger_lease(a, 100, 0, 0, 0, 0, &ls), 0);
 
     /* hung: the command times out; bounded by attempts x timeouts */
     kill(redis_pid, SIGSTOP);
     t0 = clock_mono_ms();
-    CHECK_INT(ledger_lease(a, 100, 0, 0, 5, 0, &ls), -1);
+    CHECK_INT(rledger_lease(a, 100, 0, 0, 5, 0, &ls), -1);
     dt = clock_mono_ms() - t0;
-    CHECK_INT(ledger_errkind(a), LEDGER_E_CONN);
-    CHECK(strstr(ledger_error(a), "no local fallback") != NULL);
+    CHECK_INT(rledger_errkind(a), RLEDGER_E_CONN);
+    CHECK(strstr(rledger_error(a), "no local fallback") != NULL);
     CHECK(dt < 3000);
-    fprintf(stderr, "stopped Redis: failed in %" PRId64 " ms: %s\n", dt, ledger_error(a));
+    fprintf(stderr, "stopped Redis: failed in %" PRId64 " ms: %s\n", dt, rledger_error(a));
     kill(redis_pid, SIGCONT);
     sleep_ns(100000000LL);
-    CHECK_INT(ledger_heartbeat(a), 0);                      /* back */
+    CHECK_INT(rledger_heartbeat(a), 0);                      /* back */
 
     /* killed: refused connections fail fast */
     stop_redis();
     t0 = clock_mono_ms();
-    CHECK_INT(ledger_lease(a, 100, 0, 0, 0, 0, &ls), -1);
+    CHECK_INT(rledger_lease(a, 100, 0, 0, 0, 0, &ls), -1);
     dt = clock_mono_ms() - t0;
-    CHECK_INT(ledger_errkind(a), LEDGER_E_CONN);
-    CHECK(strstr(ledger_error(a), "unreachable") != NULL);
+    CHECK_INT(rledger_errkind(a), RLEDGER_E_CONN);
+    CHECK(strstr(rledger_error(a), "unreachable") != NULL);
     CHECK(dt < 3000);
-    fprintf(stderr, "killed Redis: failed in %" PRId64 " ms: %s\n", dt, ledger_error(a));
-    CHECK_INT(ledger_rate_slots(a, "rpm", 60, 1, &s), -1);
-    CHECK_INT(ledger_release(a, 0, 0, 0), -1);
-    ledger_free(a);
+    fprintf(stderr, "killed Redis: failed in %" PRId64 " ms: %s\n", dt, rledger_error(a));
+    CHECK_INT(rledger_rate_slots(a, "rpm", 60, 1, &s), -1);
+    CHECK_INT(rledger_release(a, 0, 0, 0), -1);
+    rledger_free(a);
     t0 = clock_mono_ms();
-    CHECK(!ledger_connect("fail", url, &o, err, sizeof(err), &k));
-    CHECK_INT(k, LEDGER_E_CONN);
+    CHECK(!rledger_connect("fail", url, &o, err, sizeof(err), &k));
+    CHECK_INT(k, RLEDGER_E_CONN);
     CHECK(clock_mono_ms() - t0 < 3000);
 }
 
