@@ -597,6 +597,7 @@ static void slot_kid(int idx, int fd)
     rledger_slots_t s;
     int64_t buf[SLOT_PER];
     int used = 0, guard = 0;
+    slot_walk_t w = { 0 };
 
     rng_state = 0xD1B54A32D192ED03ULL * (uint64_t)(idx + 1);
     if (!l || rledger_open(l, &t))
@@ -614,12 +615,18 @@ static void slot_kid(int idx, int fd)
         u = 1 + rnd() % s.n;                      /* use some, give back the rest */
         if (u > (uint64_t)(SLOT_PER - used))
             u = (uint64_t)(SLOT_PER - used);
-        for (i = 0; i < u; i++)
-            buf[used++] = slot_abs(&s, i);
+        /* walk the block as the pacer does (runner/lease's slot walker) */
+        slot_walk_init(&w, s.first_ns, s.step_ns, s.n, w.next_min_ns);
+        for (i = 0; i < u; i++) {
+            int64_t now = clock_mono_ns(), wait = slot_walk_wait(&w, 1, now);
+            if (wait < 0)
+                _exit(7);
+            sleep_ns(wait);
+            buf[used++] = slot_abs(&s, w.used);
+            slot_walk_take(&w, 1, clock_mono_ns());
+        }
         if (rledger_rate_return(l, &s, s.n - u, NULL))
             _exit(5);
-        /* walk to the last used slot, as a pacer would */
-        sleep_ns(s.first_ns + (int64_t)(u - 1) * s.step_ns - clock_mono_ns());
     }
     if (write(fd, buf, sizeof(int64_t) * (size_t)used) != (ssize_t)(sizeof(int64_t) * (size_t)used))
         _exit(3);
