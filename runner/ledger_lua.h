@@ -126,8 +126,11 @@
 "redis.call('HDEL', KEYS[2], id); redis.call('HDEL', KEYS[3], id); redis.call('HDEL', KEYS[4], id)\n" \
 "return {'ok'}\n"
 
-/* ARGV: id kind step_ns n_want horizon_ns.  Replies first slot and wait as
- * ns relative to Redis's now. */
+/* ARGV: id kind step_ns n_want horizon_ns n_min.  Grants the slots within
+ * the horizon, but at least n_min (one request's weight: a request's units
+ * are one block, as the local GCRA moves tat by a whole weight).  Replies
+ * the first slot (or, with none granted, the wait) as ns relative to
+ * Redis's now. */
 #define LUA_SLOTS LUA_PRELUDE \
 "if redis.call('EXISTS', KEYS[1]) == 0 then return {'gone'} end\n" \
 "if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 0 then return {'reaped'} end\n" \
@@ -136,7 +139,7 @@
 "local tat = mx(N(redis.call('HGET', KEYS[5], ARGV[2])), now_ns)\n" \
 "local lead = num(sub0(tat, now_ns))\n" \
 "if lead > horizon then return {'ok', string.format('%d', lead - horizon), '0', S(tat)} end\n" \
-"local n = math.min(want, math.floor((horizon - lead) / step) + 1)\n" \
+"local n = math.min(want, math.max(math.floor((horizon - lead) / step) + 1, tonumber(ARGV[6])))\n" \
 "local tend = add(tat, L(n * step))\n" \
 "redis.call('HSET', KEYS[5], ARGV[2], S(tend))\n" \
 "return {'ok', string.format('%d', lead), string.format('%d', n), S(tend)}\n"

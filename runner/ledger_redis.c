@@ -615,10 +615,10 @@ static int64_t step_for(double per_min)
 }
 
 int rledger_rate_slots(rledger_t *l, const char *kind, double per_min, uint64_t n_want,
-                       rledger_slots_t *out)
+                       uint64_t n_min, rledger_slots_t *out)
 {
-    char step[24], want[24], hor[24];
-    const char *args[5] = { l->id, kind, step, want, hor };
+    char step[24], want[24], hor[24], nmin[24];
+    const char *args[6] = { l->id, kind, step, want, hor, nmin };
     redisReply *r;
     int64_t rel, n, now;
 
@@ -629,13 +629,21 @@ int rledger_rate_slots(rledger_t *l, const char *kind, double per_min, uint64_t 
         return fail(l, RLEDGER_E_USAGE, "rledger_rate_slots: bad ceiling name");
     if (!(per_min > 0) || !isfinite(per_min) || n_want < 1)
         return fail(l, RLEDGER_E_USAGE, "rledger_rate_slots: rate and count must be positive");
-    if (n_want > 1000000)
-        n_want = 1000000;
+    if (n_want > 100000000)
+        n_want = 100000000;
+    if (n_min > n_want)
+        n_want = n_min;
     out->step_ns = step_for(per_min);
+    /* Redis keeps times as exact two-limb integers, but a block's length
+     * is computed as a Lua double: keep it far below 2^53 ns */
+    if ((double)n_min * (double)out->step_ns > 1e15)
+        return fail(l, RLEDGER_E_USAGE, "a start of %" PRIu64 " units at %.6g per minute would "
+                    "take more than 11 days", n_min, per_min);
     snprintf(step, sizeof(step), "%" PRId64, out->step_ns);
     snprintf(want, sizeof(want), "%" PRIu64, n_want);
     snprintf(hor, sizeof(hor), "%" PRId64, l->o.horizon_ns);
-    r = call_script(l, S_SLOTS, 0, 5, args);
+    snprintf(nmin, sizeof(nmin), "%" PRIu64, n_min);
+    r = call_script(l, S_SLOTS, 0, 6, args);
     if (!r)
         return -1;
     /* after the reply: local time is no earlier than Redis's now in the

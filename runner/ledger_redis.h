@@ -150,12 +150,16 @@ int  rledger_heartbeat(rledger_t *l);
  * abandoned in flight) as possibly billed, and returns the rest of the lease. */
 int  rledger_release(rledger_t *l, money_t settled_delta, money_t possibly_delta,
                      money_t in_flight);
-/* Grants up to n_want slots of a ceiling of per_min units per minute (a
- * request is one unit; for tokens a request of weight w takes w units and
- * starts at its first unit's time).  kind: "rpm", "tpm", or a key's
- * "key:<fp>:rpm" / "key:<fp>:tpm" ([A-Za-z0-9._:@+-], at most 95 bytes). */
+/* Grants up to n_want consecutive slots of a ceiling of per_min units per
+ * minute: those within the horizon, but at least n_min (<= n_want) when the
+ * first one is within it.  A request is one unit of "rpm"; for tokens a
+ * request of weight w takes w units of one block (n_min >= w) and starts at
+ * its first unit's time.  kind: "rpm", "tpm", or a key's "key:<fp>:rpm" /
+ * "key:<fp>:tpm" ([A-Za-z0-9._:@+-], at most 95 bytes).  With out->n == 0,
+ * ask again at out->first_ns.  -1 also when n_min units would span more
+ * than ~11 days. */
 int  rledger_rate_slots(rledger_t *l, const char *kind, double per_min, uint64_t n_want,
-                        rledger_slots_t *out);
+                        uint64_t n_min, rledger_slots_t *out);
 /* Gives back the last n_unused slots of s if the block is still the tail of
  * its ceiling (nobody was granted after it).  *returned (may be NULL): 1 if
  * they were taken back. */

@@ -27,7 +27,7 @@ static int run_op(rledger_t *l, int op, uint64_t i)
 
     switch (op) {
     case OP_LEASE:     return rledger_lease(l, 1000000 + (money_t)(i % 7), 0, 0, (money_t)(i % 3), 0, &ls);
-    case OP_SLOTS:     return rledger_rate_slots(l, "rpm", 6e9, 1, &s);
+    case OP_SLOTS:     return rledger_rate_slots(l, "rpm", 6e9, 1, 0, &s);
     case OP_KEYGET:    return rledger_key_get(l, "bench-key", &k);
     default:           return rledger_heartbeat(l);
     }

@@ -604,7 +604,7 @@ static void slot_kid(int idx, int fd)
         _exit(1);
     while (used < SLOT_PER && guard++ < 10000) {
         uint64_t want = 1 + rnd() % 30, u, i;
-        if (rledger_rate_slots(l, "rpm", SLOT_RPM, want, &s))
+        if (rledger_rate_slots(l, "rpm", SLOT_RPM, want, 0, &s))
             _exit(2);
         if (s.n == 0) {
             sleep_ns(s.first_ns - clock_mono_ns());
@@ -697,22 +697,37 @@ static void test_slots(void)
         rledger_slots_t s2;
         int back = -1;
         /* 600/min: slot 6 is 0.6 s ahead, so it is still in the future */
-        CHECK_INT(rledger_rate_slots(l, "ret", 600, 10, &s), 0);
+        CHECK_INT(rledger_rate_slots(l, "ret", 600, 10, 0, &s), 0);
         CHECK_INT(s.n, 10);
         CHECK_INT(s.step_ns, 100000000);
         CHECK_INT(rledger_rate_return(l, &s, 4, &back), 0);
         CHECK_INT(back, 1);
-        CHECK_INT(rledger_rate_slots(l, "ret", 600, 1, &s2), 0);
+        CHECK_INT(rledger_rate_slots(l, "ret", 600, 1, 0, &s2), 0);
         CHECK_INT(slot_abs(&s2, 0), slot_abs(&s, 6));   /* the first returned slot */
         CHECK_INT(rledger_rate_return(l, &s, 2, &back), 0);
         CHECK_INT(back, 0);
         /* the horizon: a slow ceiling grants one slot, then none for a minute */
-        CHECK_INT(rledger_rate_slots(l, "key:team-a:rpm", 1, 5, &s), 0);
+        CHECK_INT(rledger_rate_slots(l, "key:team-a:rpm", 1, 5, 0, &s), 0);
         CHECK_INT(s.n, 1);
-        CHECK_INT(rledger_rate_slots(l, "key:team-a:rpm", 1, 5, &s2), 0);
+        CHECK_INT(rledger_rate_slots(l, "key:team-a:rpm", 1, 5, 0, &s2), 0);
         CHECK_INT(s2.n, 0);
         CHECK(s2.first_ns - clock_mono_ns() > 50000000000LL);
-        CHECK_INT(rledger_rate_slots(l, "bad kind!", 1, 5, &s2), -1);
+        /* tokens: a request's weight is one block even beyond the horizon
+         * (10000 tpm: 6 ms a token, 2 s hold 334), and then the ceiling is
+         * booked until that block ends */
+        CHECK_INT(rledger_rate_slots(l, "tpm", 10000, 4000, 4000, &s), 0);
+        CHECK_INT(s.n, 4000);
+        CHECK_INT(s.step_ns, 6000000);
+        CHECK_INT(rledger_rate_slots(l, "tpm", 10000, 10, 1, &s2), 0);
+        CHECK_INT(s2.n, 0);
+        CHECK(s2.first_ns - clock_mono_ns() > 20000000000LL);
+        CHECK_INT(rledger_rate_return(l, &s, 3999, &back), 0);   /* used one */
+        CHECK_INT(back, 1);
+        CHECK_INT(rledger_rate_slots(l, "tpm", 10000, 10, 1, &s2), 0);
+        CHECK_INT(s2.n, 10);
+        CHECK_INT(rledger_rate_slots(l, "tpm", 1, 100000, 100000, &s2), -1);
+        CHECK(strstr(rledger_error(l), "11 days") != NULL);
+        CHECK_INT(rledger_rate_slots(l, "bad kind!", 1, 5, 0, &s2), -1);
         CHECK_INT(rledger_errkind(l), RLEDGER_E_USAGE);
     }
     rledger_free(l);
@@ -890,7 +905,7 @@ static void test_recovery(void)
         rledger_free(g);
         g = open_budget("gone2", 1000, NULL);
         CHECK_INT(raw_cmd("DEL %s", "llmbatch:ledger:{gone2}:meta"), 0);
-        CHECK(g && rledger_rate_slots(g, "rpm", 60, 1, &sl) == -1);
+        CHECK(g && rledger_rate_slots(g, "rpm", 60, 1, 0, &sl) == -1);
         CHECK(g && strstr(rledger_error(g), "vanished"));
         CHECK(g && rledger_heartbeat(g) == -1);        /* no longer open */
         rledger_free(g);
@@ -969,7 +984,7 @@ static void test_failure(void)
     CHECK(strstr(rledger_error(a), "unreachable") != NULL);
     CHECK(dt < 3000);
     fprintf(stderr, "killed Redis: failed in %" PRId64 " ms: %s\n", dt, rledger_error(a));
-    CHECK_INT(rledger_rate_slots(a, "rpm", 60, 1, &s), -1);
+    CHECK_INT(rledger_rate_slots(a, "rpm", 60, 1, 0, &s), -1);
     CHECK_INT(rledger_release(a, 0, 0, 0), -1);
     rledger_free(a);
     t0 = clock_mono_ms();
