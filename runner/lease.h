@@ -15,10 +15,11 @@
  *
  * Sizing: want = reserved + about LEASE_SPAN_NS of reservations at the rate
  * seen since the last report (at least 4 of the largest reservation), so a
- * busy process reports about once per span.  When the grant cannot cover
- * the next reservation the book is "starved": the next report gives back
- * everything beyond reserved (so that two starved processes cannot each
- * hold half of what one of them needs) and waits LEASE_STARVED_NS.
+ * busy process reports about once per span.  A report also passes
+ * need = reserved + the next reservation: a grant that cannot cover it keeps
+ * only what is reserved and gives the rest back (rledger_lease's need rule),
+ * so two starved processes cannot each hold half of what one of them needs;
+ * the book is then "starved" and asks again after LEASE_STARVED_NS.
  *
  * slot_walk_t walks one block of rledger_rate_slots: unit i may start no
  * earlier than first + i*step, and a start of u units is followed by at
