@@ -246,7 +246,7 @@ static redisReply *call_script(rledger_t *l, int s, int with_key, int nargs, con
             return NULL;
         }
         if (s != S_SHOW && (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
-            r->element[0]->type != REDIS_REPLY_STRING)) {
+                            r->element[0]->type != REDIS_REPLY_STRING)) {
             freeReplyObject(r);
             fail(l, RLEDGER_E_REDIS, "Redis at %s: unexpected script reply", l->where);
             return NULL;
@@ -359,7 +359,7 @@ static int valid_name(const char *s, size_t max, int colon)
     for (; s[n]; n++) {
         unsigned char c = (unsigned char)s[n];
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-            c == '.' || c == '_' || c == '-' || (colon && (c == ':' || c == '@' || c == '+'))))
+              c == '.' || c == '_' || c == '-' || (colon && (c == ':' || c == '@' || c == '+'))))
             return 0;
     }
     return n > 0 && n <= max;
@@ -828,7 +828,7 @@ json_t *rledger_show(rledger_t *l)
         if (cs && !to_i64(cs, &created))
             json_object_set_new(out, "age_s", json_integer((now - created) / 1000));
         json_object_set_new(out, "reaped_processes", json_integer(
-                            json_string_value(json_object_get(in, "reaped"))
+            json_string_value(json_object_get(in, "reaped"))
             ? strtoll(json_string_value(json_object_get(in, "reaped")), NULL, 10) : 0));
         procs = json_array();
         json_array_foreach(json_object_get(in, "processes"), i, p) {

@@ -102,7 +102,7 @@ typedef struct rledger_lease {
 /* A block of rate slots (rledger_rate_slots). */
 typedef struct rledger_slots {
     int64_t  first_ns;        /* local clock_mono_ns() of slot 0 (or, when n == 0,
-                                                     * when to ask again) */
+                               * when to ask again) */
     int64_t  step_ns;
     uint64_t n;               /* slots granted (0: none within the horizon) */
     char     kind[96];        /* for rledger_rate_return */
