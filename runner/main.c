@@ -11,6 +11,7 @@
 #include <string.h>
 #include "cache.h"
 #include "cli.h"
+#include "ledger_cmd.h"
 #include "report_run.h"
 #include "run.h"
 
@@ -21,6 +22,7 @@ static const char usage_text[] =
 "  llmbatch report RESULTS|CHECKPOINT [--prices FILE]\n"
 "  llmbatch keys [--keys-file FILE] [--base-url URL] [--probe]\n"
 "  llmbatch cache stats DIR | cache prune DIR --older-than AGE\n"
+"  llmbatch ledger show NAME [--redis URL]     a shared ledger's live state (JSON)\n"
 "\n"
 "run options:\n"
 "  -o, --output FILE        results (OpenAI batch output format; .gz = gzip)\n"
@@ -277,6 +279,8 @@ int main(int argc, char **argv)
     run_opts_init(&o);
     if (!strcmp(argv[1], "cache"))
         return cmd_cache(argc, argv);
+    if (!strcmp(argv[1], "ledger"))
+        return ledger_cmd(argc, argv);
     if (parse_args(argc, argv, 2, &o, !strcmp(argv[1], "keys") ? &probe : NULL, pos, 2, &npos))
         return RUN_EXIT_USAGE;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
