@@ -25,6 +25,12 @@
 #include "headers.h"
 #include "job.h"
 
+/* The Anthropic API version every request names (anthropic-version). */
+#define PROVIDER_ANTHROPIC_VERSION "2023-06-01"
+/* Each provider's API base when neither --base-url nor the environment
+ * names one. */
+const char *provider_default_base_url(dialect_t d);
+
 typedef enum outcome_kind {
     OUT_SUCCESS = 0,
     OUT_RETRY,

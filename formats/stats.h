@@ -67,9 +67,23 @@ void stats_release(stats_t *s);
 model_stats_t *stats_model(stats_t *s, const char *model);
 key_stats_t   *stats_key(stats_t *s, const char *name);
 void stats_add_usage(usage_t *into, const usage_t *u);
+/* Books one attempt's cost under its model and key (either may be NULL).
+ * success: a reply whose usage u counts (requests, tokens); otherwise only
+ * the cost (an attempt charged as possibly billed). */
+void stats_account(stats_t *s, const char *model, const char *key_name, const usage_t *u,
+                   money_t cost, int priced, int success);
 void stats_latency(stats_t *s, int64_t ms);
 /* Latency percentile (0..100) in ms, from the histogram; 0 if empty. */
 double stats_latency_pct(const stats_t *s, double pct);
+
+/* Jobs in the input: the validation pass's count, or the checkpoint's
+ * bitmap length when that is larger (a resumed run skips validation). */
+uint64_t stats_total_jobs(const stats_t *s, uint64_t bitmap_jobs);
+/* Report fragments: token counts {input (all prompt tokens), cached_input,
+ * cache_write, output, reasoning}; per model; HTTP statuses by code. */
+json_t *stats_usage_json(const usage_t *u);
+json_t *stats_by_model_json(const stats_t *s);
+json_t *stats_by_status_json(const stats_t *s);
 
 /* Serialises the cumulative parts (not latency) for the checkpoint. */
 json_t *stats_to_json(const stats_t *s);
