@@ -25,6 +25,10 @@ from harness import (LLMBATCH, REPO, Mock, _env, collect, read_jsonl, run, start
                      tmpdir, write_jobs)
 
 
+SECOND_KEY = "sk-second-run-000000000000qqqq"
+SECOND = {"OPENAI_API_KEY": SECOND_KEY}
+
+
 def wait_for(pred, timeout=20.0, step=0.05):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -70,6 +74,11 @@ class Lock(unittest.TestCase):
                         "the first run did not write its pid into %s" % lock)
         return inp, out, ids, p
 
+    def assert_second_sent_nothing(self):
+        # the second run has its own key: the mock counts requests per key
+        self.assertNotIn(SECOND_KEY[-4:], self.mock.stats()["by_key"],
+                         "the refused run sent requests")
+
     def finish_first(self, p, out, ids):
         r = collect(p, timeout=120)
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -81,20 +90,21 @@ class Lock(unittest.TestCase):
     def test_second_run_refused_naming_the_holder(self):
         with tmpdir() as d:
             inp, out, ids, p = self.slow_first(d)
-            before = self.mock.stats()["received"]
-            r = run(["run", inp, "-o", out, "--base-url", self.mock.url], timeout=30)
+            r = run(["run", inp, "-o", out, "--base-url", self.mock.url], timeout=30,
+                    env=SECOND)
             self.assertEqual(r.returncode, 2, r.stderr)
             self.assertIn("pid %d" % p.pid, r.stderr)
             self.assertIn("in use by another llmbatch run", r.stderr)
-            self.assertLessEqual(self.mock.stats()["received"] - before, 4,
-                                 "the refused run sent requests")
+            self.assert_second_sent_nothing()
             self.finish_first(p, out, ids)
 
     def test_fresh_never_moves_files_of_a_running_run(self):
         with tmpdir() as d:
             inp, out, ids, p = self.slow_first(d)
             self.assertTrue(wait_for(lambda: os.path.exists(out + ".ckpt")))
-            r = run(["run", inp, "-o", out, "--base-url", self.mock.url, "--fresh"], timeout=30)
+            r = run(["run", inp, "-o", out, "--base-url", self.mock.url, "--fresh"], timeout=30,
+                    env=SECOND)
+            self.assert_second_sent_nothing()
             self.assertEqual(r.returncode, 2, r.stderr)
             self.assertIn("pid %d" % p.pid, r.stderr)
             self.assertEqual([f for f in listing(d) if ".old-" in f], [],
