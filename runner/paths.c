@@ -117,8 +117,10 @@ static int check_writable(const path_role_t *r, char *err, size_t errlen)
         }
     }
     /* files are created, and replaced by rename, in their directory */
-    if (dir_of(target, dir, sizeof(dir)) != 0)
+    if (dir_of(target, dir, sizeof(dir)) != 0) {
+        snprintf(err, errlen, "%s %s: path too long", r->role, r->path);
         return -1;
+    }
     if (access(dir, W_OK | X_OK) != 0) {
         snprintf(err, errlen, "%s %s cannot be written: its directory %s is not writable "
                  "(%s)", r->role, r->path, dir, strerror(errno));
@@ -135,8 +137,8 @@ int paths_check(const path_role_t *v, size_t n, char *err, size_t errlen)
         for (size_t j = i + 1; j < n; j++) {
             if (!v[j].path || !same_file(v[i].path, v[j].path))
                 continue;
-            snprintf(err, errlen, "%s %s is the same file as %s %s; every file a run reads "
-                     "or writes must be a different file", v[j].role, v[j].path,
+            snprintf(err, errlen, "%s %s is the same file as %s %s; the files a run reads "
+                     "and writes must all be different files", v[j].role, v[j].path,
                      v[i].role, v[i].path);
             return -1;
         }
