@@ -11,7 +11,7 @@
 #include "canon.h"
 #include "jsonscan.h"
 #include "sha256.h"
-#include "scan.h"
+#include "hash.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -258,37 +258,12 @@ err:
     return NULL;
 }
 
-/* JOB_RAW_KEY: a fast 128-bit hash of dialect, path and body bytes.  It is
- * only an index: the runner compares the bodies byte for byte before it
- * coalesces two jobs, so a collision can cost a missed merge, never a wrong
- * reply. */
+/* JOB_RAW_KEY: a fast 128-bit index of dialect, path and body bytes
+ * (hash.h); the runner compares bodies before it trusts it. */
 static void job_raw_key(job_t *out)
 {
-    const char *dn = dialect_name(out->dialect);
-    uint64_t a = 0x243f6a8885a308d3ULL ^ (uint64_t)out->endpoint, b = 0x13198a2e03707344ULL;
-    const unsigned char *p = (const unsigned char *)out->body;
-    size_t n = out->body_len, i = 0;
-
-    a ^= hash64(dn, strlen(dn));
-    for (; i + 8 <= n; i += 8) {
-        uint64_t w;
-        memcpy(&w, p + i, 8);
-        a = (a ^ w) * 0x9e3779b97f4a7c15ULL;
-        a ^= a >> 29;
-        b = (b + w) * 0xc2b2ae3d27d4eb4fULL;
-        b ^= b >> 31;
-    }
-    for (; i < n; i++) {
-        a = (a ^ p[i]) * 0x100000001b3ULL;
-        b = (b + p[i]) * 0xff51afd7ed558ccdULL;
-    }
-    a ^= n;
-    b ^= a;
-    a = hash64(&a, sizeof a);
-    b = hash64(&b, sizeof b);
-    memcpy(out->key, &a, 8);
-    memcpy(out->key + 8, &b, 8);
-    memset(out->key + 16, 0, 16);
+    hash_body128(dialect_name(out->dialect), (unsigned)out->endpoint, out->body,
+                 out->body_len, out->key);
     out->has_key = 1;
 }
 

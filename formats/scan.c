@@ -3,24 +3,9 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include "hash.h"
 #include "reader.h"
 #include "scan.h"
-
-uint64_t hash64(const void *p, size_t n)
-{
-    const unsigned char *s = p;
-    uint64_t h = 0xcbf29ce484222325ULL;
-
-    for (size_t i = 0; i < n; i++) {
-        h ^= s[i];
-        h *= 0x100000001b3ULL;
-    }
-    /* splitmix64 finaliser: spreads FNV's weak low bits */
-    h ^= h >> 30; h *= 0xbf58476d1ce4e5b9ULL;
-    h ^= h >> 27; h *= 0x94d049bb133111ebULL;
-    h ^= h >> 31;
-    return h ? h : 1;                 /* 0 marks an empty slot */
-}
 
 typedef struct idset {
     uint64_t *v;

@@ -65,7 +65,4 @@ typedef struct scan_opts {
 int  scan_input(const char *path, const scan_opts_t *o, scan_result_t *r);
 void scan_result_release(scan_result_t *r);
 
-/* 64-bit digest used for custom_id sets. */
-uint64_t hash64(const void *p, size_t n);
-
 #endif

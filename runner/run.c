@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <zlib.h>
 #include "clock.h"
+#include "hash.h"
 #include "report_run.h"
 #include "run_int.h"
 
