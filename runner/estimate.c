@@ -10,7 +10,7 @@
 #include <unistd.h>
 #include "cli.h"
 #include "prices.h"
-#include "scan.h"
+#include "validate.h"
 
 const char *cli_prices_path(const char *given)
 {

@@ -22,7 +22,7 @@
 #include "prices.h"
 #include "ratelimit.h"
 #include "reader.h"
-#include "scan.h"
+#include "validate.h"
 #include "stats.h"
 
 typedef struct slot {

@@ -1,11 +1,13 @@
 /*
- * scan: one validating pass over the input (see scan.h).
+ * validate: one validating pass over the input (see validate.h).  Owns, for
+ * the duration of scan_input, the Bloom chain, the candidate digest set and
+ * (second pass only) the digest -> first-line map.
  */
 #include <stdlib.h>
 #include <string.h>
 #include "hash.h"
 #include "reader.h"
-#include "scan.h"
+#include "validate.h"
 
 typedef struct idset {
     uint64_t *v;
