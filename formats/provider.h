@@ -24,6 +24,7 @@
 #include <jansson.h>
 #include "headers.h"
 #include "job.h"
+#include "usage.h"
 
 typedef enum outcome_kind {
     OUT_SUCCESS = 0,
@@ -32,19 +33,6 @@ typedef enum outcome_kind {
     OUT_KEY_INVALID,
     OUT_KEY_EXHAUSTED
 } outcome_kind_t;
-
-/* Normalised token usage.  `input` is billed at the input price, excluding
- * cached and cache-write tokens; `reasoning` is a part of `output`. */
-typedef struct usage {
-    uint64_t input;
-    uint64_t cached_input;
-    uint64_t cache_write;
-    uint64_t output;
-    uint64_t reasoning;
-    int      present;        /* 0: the body had no usable "usage"; 1: input
-                                and output counts; 2: only an input or total
-                                count (complete only for embeddings) */
-} usage_t;
 
 typedef struct outcome {
     outcome_kind_t kind;
