@@ -24,6 +24,7 @@
 #include <jansson.h>
 #include "headers.h"
 #include "job.h"
+#include "timefmt.h"
 #include "usage.h"
 
 typedef enum outcome_kind {
@@ -69,8 +70,5 @@ int provider_should_retry(const headers_t *h);
 
 /* The request id header: x-request-id, else request-id; NULL if none. */
 const char *provider_request_id(const headers_t *h);
-
-/* Parses an HTTP-date; returns epoch ms or -1. */
-int64_t http_date_ms(const char *s);
 
 #endif
