@@ -36,6 +36,7 @@ struct reader {
     int            failed;        /* a READER_ERR was returned */
     int            pending_err;   /* error to report once src is drained */
     int            at_eof;
+    uint64_t       jobs;          /* jobs returned by reader_next_job */
     uint64_t       raw_read;      /* bytes read from the file */
     uint64_t       lineno;
     z_stream       zs;
@@ -320,6 +321,39 @@ int reader_next(reader_t *r, const char **line, size_t *len, uint64_t *lineno)
     *line = r->line.data ? r->line.data : "";
     *len = r->line.len;
     return READER_LINE;
+}
+
+int reader_is_blank(const char *line, size_t len)
+{
+    size_t k;
+
+    for (k = 0; k < len && (line[k] == ' ' || line[k] == '\t'); k++)
+        ;
+    return k == len;
+}
+
+int reader_next_job(reader_t *r, const char **line, size_t *len, uint64_t *lineno)
+{
+    int got;
+
+    for (;;) {
+        got = reader_next(r, line, len, lineno);
+        if (got == READER_LINE && reader_is_blank(*line, *len))
+            continue;
+        if (got == READER_LINE || got == READER_TOOLONG)
+            r->jobs++;
+        return got;
+    }
+}
+
+uint64_t reader_lines(const reader_t *r)
+{
+    return r->lineno;
+}
+
+uint64_t reader_jobs(const reader_t *r)
+{
+    return r->jobs;
 }
 
 const char *reader_error(const reader_t *r)

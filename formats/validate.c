@@ -277,13 +277,13 @@ static int scan_dups(const char *fpath, const char *path, const scan_opts_t *o,
     seenmap_t seen = {0};
     reader_t *rd = reader_open(fpath, err, sizeof(err));
     const char *line;
-    size_t len, k;
-    uint64_t lineno, ordinal = 0, njobs = r->jobs;
+    size_t len;
+    uint64_t lineno, ordinal, njobs = r->jobs;
     int got, rc = 0;
 
     if (!rd)
         return -1;
-    while ((got = reader_next(rd, &line, &len, &lineno)) != READER_EOF) {
+    while ((got = reader_next_job(rd, &line, &len, &lineno)) != READER_EOF) {
         job_t j;
         uint64_t h, first;
 
@@ -291,13 +291,7 @@ static int scan_dups(const char *fpath, const char *path, const scan_opts_t *o,
             rc = -1;
             break;
         }
-        if (got == READER_LINE) {
-            for (k = 0; k < len && (line[k] == ' ' || line[k] == '\t'); k++)
-                ;
-            if (k == len)
-                continue;
-        }
-        ordinal++;
+        ordinal = reader_jobs(rd);
         if (got != READER_LINE ||
             job_parse(line, len, lineno, o->defs, &j, err, sizeof(err)) != 0)
             continue;
@@ -354,9 +348,8 @@ int scan_input(const char *fpath, const scan_opts_t *opts, scan_result_t *r)
             fprintf(o->err, "%s\n", err);
         return -1;
     }
-    while ((got = reader_next(rd, &line, &len, &lineno)) != READER_EOF) {
+    while ((got = reader_next_job(rd, &line, &len, &lineno)) != READER_EOF) {
         job_t j;
-        size_t k;
 
         if (got == READER_ERR) {
             if (o->err)
@@ -365,17 +358,12 @@ int scan_input(const char *fpath, const scan_opts_t *opts, scan_result_t *r)
             rc = -1;
             goto out;
         }
-        r->lines = lineno;
+        r->lines = reader_lines(rd);
+        r->jobs = reader_jobs(rd);
         if (got == READER_TOOLONG) {
-            r->jobs++;
             problem(o, r, path, lineno, "line is longer than 32 MiB", SCAN_BAD_TOOLONG);
             continue;
         }
-        for (k = 0; k < len && (line[k] == ' ' || line[k] == '\t'); k++)
-            ;
-        if (k == len)
-            continue;                     /* blank line */
-        r->jobs++;
         if (job_parse(line, len, lineno, o->defs, &j, err, sizeof(err)) != 0) {
             problem(o, r, path, lineno, err, SCAN_BAD_PARSE);
             continue;
@@ -396,6 +384,7 @@ int scan_input(const char *fpath, const scan_opts_t *opts, scan_result_t *r)
             problem(o, r, path, lineno, err, SCAN_BAD_PRICE);
         job_release(&j);
     }
+    r->lines = reader_lines(rd);          /* trailing blank lines too */
     bloom_free(&bloom);
     if (cand.n && scan_dups(fpath, path, o, r, &cand) != 0) {
         if (o->err)

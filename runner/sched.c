@@ -264,7 +264,7 @@ static int bad_reason(run_ctx_t *c, uint64_t ordinal)
 static slot_t *read_job(run_ctx_t *c, int *again)
 {
     const char *line;
-    size_t len, k;
+    size_t len;
     uint64_t lineno, ord;
     char err[1024];
     slot_t *s;
@@ -272,7 +272,7 @@ static slot_t *read_job(run_ctx_t *c, int *again)
 
     *again = 0;
     for (;;) {
-        got = reader_next(c->rd, &line, &len, &lineno);
+        got = reader_next_job(c->rd, &line, &len, &lineno);   /* skips blank lines */
         if (got == READER_EOF) {
             c->rd_eof = 1;
             return NULL;
@@ -282,12 +282,6 @@ static slot_t *read_job(run_ctx_t *c, int *again)
             c->stop = STOP_IO;
             c->rd_eof = 1;
             return NULL;
-        }
-        if (got == READER_LINE) {
-            for (k = 0; k < len && (line[k] == ' ' || line[k] == '\t'); k++)
-                ;
-            if (k == len)
-                continue;
         }
         ord = c->next_ordinal++;
         if (ckpt_done(&c->ckpt, ord))
