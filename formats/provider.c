@@ -24,6 +24,16 @@
 
 #define PROV_RETRY_CAP_MS (3600LL * 1000)
 
+const char *provider_default_base_url(dialect_t d)
+{
+    return d == DIALECT_ANTHROPIC ? "https://api.anthropic.com" : "https://api.openai.com/v1";
+}
+
+const char *provider_base_url_env(dialect_t d)
+{
+    return d == DIALECT_ANTHROPIC ? "ANTHROPIC_BASE_URL" : "OPENAI_BASE_URL";
+}
+
 void outcome_init(outcome_t *o)
 {
     memset(o, 0, sizeof(*o));

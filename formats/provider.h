@@ -27,6 +27,19 @@
 #include "timefmt.h"
 #include "usage.h"
 
+/* The Anthropic API version every Anthropic request names (one copy:
+ * the run and `llmbatch keys` both send PROVIDER_ANTHROPIC_VERSION_HEADER). */
+#define PROVIDER_ANTHROPIC_VERSION "2023-06-01"
+#define PROVIDER_ANTHROPIC_VERSION_HEADER "anthropic-version: " PROVIDER_ANTHROPIC_VERSION
+
+/* The base URL a dialect's requests go to when neither --base-url nor the
+ * environment variable provider_base_url_env(d) names one:
+ * "https://api.openai.com/v1" or "https://api.anthropic.com" (endpoint
+ * paths are joined with url_join, which drops a repeated "/v1"). */
+const char *provider_default_base_url(dialect_t d);
+/* "OPENAI_BASE_URL" or "ANTHROPIC_BASE_URL". */
+const char *provider_base_url_env(dialect_t d);
+
 typedef enum outcome_kind {
     OUT_SUCCESS = 0,
     OUT_RETRY,

@@ -100,11 +100,9 @@ int keys_cmd(const char *keys_file, const char *base_url, int probe, const char 
     for (size_t i = 0; i < ks.n; i++) {
         api_key_t *k = &ks.v[i];
         kc_item_t *it = &items[i];
-        const char *env = getenv(k->dialect == DIALECT_ANTHROPIC ? "ANTHROPIC_BASE_URL"
-                                                                   : "OPENAI_BASE_URL");
+        const char *env = getenv(provider_base_url_env(k->dialect));
         const char *base = base_url ? base_url : env && *env ? env
-                         : k->dialect == DIALECT_ANTHROPIC ? "https://api.anthropic.com"
-                                                           : "https://api.openai.com/v1";
+                         : provider_default_base_url(k->dialect);
         const char *hdrs[4];
         int n = 0;
 
@@ -126,7 +124,7 @@ int keys_cmd(const char *keys_file, const char *base_url, int probe, const char 
             goto out;
         hdrs[n++] = auth;
         if (k->dialect == DIALECT_ANTHROPIC)
-            hdrs[n++] = "anthropic-version: 2023-06-01";
+            hdrs[n++] = PROVIDER_ANTHROPIC_VERSION_HEADER;
         if (probe)
             hdrs[n++] = "Content-Type: application/json";
         hdrs[n] = NULL;

@@ -245,11 +245,10 @@ static const char *default_prices_path(void)
 
 static char *base_url_for(const run_opts_t *o, dialect_t d)
 {
-    const char *env = getenv(d == DIALECT_ANTHROPIC ? "ANTHROPIC_BASE_URL" : "OPENAI_BASE_URL");
+    const char *env = getenv(provider_base_url_env(d));
     const char *u = o->base_url ? o->base_url
                   : env && *env ? env
-                  : d == DIALECT_ANTHROPIC ? "https://api.anthropic.com"
-                                           : "https://api.openai.com/v1";
+                  : provider_default_base_url(d);
     return strdup(u);
 }
 

@@ -379,7 +379,7 @@ static const struct curl_slist *key_headers(run_ctx_t *c, api_key_t *k)
     h[n++] = "Content-Type: application/json";
     h[n++] = auth;
     if (k->dialect == DIALECT_ANTHROPIC)
-        h[n++] = "anthropic-version: 2023-06-01";
+        h[n++] = PROVIDER_ANTHROPIC_VERSION_HEADER;
     h[n] = NULL;
     c->key_hdrs[i] = pool_headers(h);
     memset(auth, 0, sizeof(auth));
