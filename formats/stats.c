@@ -4,6 +4,7 @@
  * continues counting without rounding.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "stats.h"
@@ -98,6 +99,61 @@ double stats_latency_pct(const stats_t *s, double pct)
     return 0;
 }
 
+int stats_account(stats_t *s, const char *model, const char *key_name, const usage_t *u,
+                  money_t cost, int priced, int success)
+{
+    model_stats_t *m = model ? stats_model(s, model) : NULL;
+    key_stats_t *ks = key_name ? stats_key(s, key_name) : NULL;
+    int rc = ((model && !m) || (key_name && !ks)) ? -1 : 0;
+
+    if (!success || !u) {
+        if (m)
+            m->cost = money_add(m->cost, cost);
+        if (ks)
+            ks->cost = money_add(ks->cost, cost);
+        return rc;
+    }
+    stats_add_usage(&s->tok, u);
+    if (m) {
+        m->requests++;
+        stats_add_usage(&m->tok, u);
+        m->cost = money_add(m->cost, cost);
+        m->unpriced = !priced;
+    }
+    if (!priced)
+        s->unpriced_requests++;
+    if (ks) {
+        ks->tokens_in += u->input + u->cached_input + u->cache_write;
+        ks->tokens_out += u->output;
+        ks->cost = money_add(ks->cost, cost);
+    }
+    return rc;
+}
+
+uint64_t stats_total_jobs(const stats_t *s, uint64_t bitmap_jobs)
+{
+    return bitmap_jobs > s->jobs_total ? bitmap_jobs : s->jobs_total;
+}
+
+json_t *stats_by_status_json(const stats_t *s)
+{
+    json_t *status = json_object();
+
+    if (!status)
+        return NULL;
+    for (int i = 1; i < 600; i++) {
+        char name[8];
+        if (!s->by_status[i])
+            continue;
+        snprintf(name, sizeof(name), "%d", i);
+        if (json_object_set_new(status, name, json_integer((json_int_t)s->by_status[i])) < 0) {
+            json_decref(status);
+            return NULL;
+        }
+    }
+    return status;
+}
+
 json_t *json_usd(money_t m)
 {
     /* rounded to 1e-9 USD for display; exact values are in the _pp fields */
@@ -147,7 +203,7 @@ static void usage_from(const json_t *o, usage_t *u)
 json_t *stats_to_json(const stats_t *s)
 {
     json_t *j = json_object(), *models = json_object(), *keys = json_object(),
-           *status = json_object();
+           *status = stats_by_status_json(s);
 
     if (!j || !models || !keys || !status)
         goto fail;
@@ -166,13 +222,6 @@ json_t *stats_to_json(const stats_t *s)
                       "tokens_out", (json_int_t)k->tokens_out,
                       "n429", (json_int_t)k->n429, "cost_pp", (json_int_t)k->cost,
                       "state", k->state, "reason", k->reason));
-    }
-    for (int i = 0; i < 600; i++) {
-        char name[8];
-        if (!s->by_status[i])
-            continue;
-        snprintf(name, sizeof(name), "%d", i);
-        json_object_set_new(status, name, json_integer((json_int_t)s->by_status[i]));
     }
     json_object_set_new(j, "jobs_total", json_integer((json_int_t)s->jobs_total));
     json_object_set_new(j, "succeeded", json_integer((json_int_t)s->succeeded));

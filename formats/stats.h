@@ -2,7 +2,8 @@
  * stats: the counters of a job across all its runs: jobs, tokens, money per
  * model and per key, HTTP outcomes, cache.  Plain data: the runner fills it,
  * the checkpoint stores it (stats_to_json / stats_from_json) so a resumed
- * run's report covers the whole job, and formats/report renders it.
+ * run's report covers the whole job, and runner/report_run.c renders it
+ * (the run's report file, the summary line and `llmbatch report`).
  * Money is in picodollars.
  */
 #ifndef LLMB_STATS_H
@@ -70,6 +71,29 @@ void stats_add_usage(usage_t *into, const usage_t *u);
 void stats_latency(stats_t *s, int64_t ms);
 /* Latency percentile (0..100) in ms, from the histogram; 0 if empty. */
 double stats_latency_pct(const stats_t *s, double pct);
+
+/*
+ * Accounts one reply to its model and key (key_name NULL: no key).
+ *   success = 1: a successful reply with usage u and cost: the totals'
+ *     tokens, the model's requests/tokens/cost (unpriced = !priced; an
+ *     unpriced reply also counts in unpriced_requests), the key's
+ *     tokens_in (input + cached + cache-write), tokens_out and cost;
+ *   success = 0: an attempt charged as possibly billed: only the model's
+ *     and the key's cost grow (u may be NULL), so the breakdowns add up to
+ *     the total spent.
+ * Returns 0, or -1 if a model or key entry could not be allocated (the
+ * rest is still counted).
+ */
+int stats_account(stats_t *s, const char *model, const char *key_name, const usage_t *u,
+                  money_t cost, int priced, int success);
+
+/* Jobs in the input: the larger of the validated count and the done
+ * bitmap's size (a resumed run knows both; either may be 0). */
+uint64_t stats_total_jobs(const stats_t *s, uint64_t bitmap_jobs);
+
+/* {"200": n, "429": n, ...} for every HTTP status 1..599 seen (status 0,
+ * "no reply", is left out); NULL on ENOMEM. */
+json_t *stats_by_status_json(const stats_t *s);
 
 /* Serialises the cumulative parts (not latency) for the checkpoint. */
 json_t *stats_to_json(const stats_t *s);

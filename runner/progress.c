@@ -20,7 +20,7 @@
 
 static uint64_t total_jobs(const run_ctx_t *c)
 {
-    return c->ckpt.njobs > c->stats.jobs_total ? c->ckpt.njobs : c->stats.jobs_total;
+    return stats_total_jobs(&c->stats, c->ckpt.njobs);
 }
 
 /* Replaces path with data via rename; no fsync (monitoring, not state). */

@@ -55,9 +55,9 @@ static json_t *build_report(run_ctx_t *c, int exit_code)
 {
     const stats_t *s = &c->stats;
     const run_opts_t *o = c->o;
-    uint64_t total = c->ckpt.njobs > s->jobs_total ? c->ckpt.njobs : s->jobs_total;
+    uint64_t total = stats_total_jobs(s, c->ckpt.njobs);
     uint64_t done = s->succeeded + s->failed;
-    json_t *r, *keys = json_object(), *status = json_object(), *alerts = json_array();
+    json_t *r, *keys = json_object(), *status = stats_by_status_json(s), *alerts = json_array();
     uint64_t n429 = s->rate_limited;
     money_t spent = budget_spent(&c->budget);
 
@@ -69,13 +69,6 @@ static json_t *build_report(run_ctx_t *c, int exit_code)
             "tokens_out", (json_int_t)k->tokens_out, "cost_usd", json_usd(k->cost),
             "rate_limited_429", (json_int_t)k->n429, "state", k->state,
             "reason", k->reason));
-    }
-    for (int i = 1; i < 600; i++) {
-        char name[8];
-        if (!s->by_status[i])
-            continue;
-        snprintf(name, sizeof(name), "%d", i);
-        json_object_set_new(status, name, json_integer((json_int_t)s->by_status[i]));
     }
     for (int i = 0; i < o->nalerts; i++)
         json_array_append_new(alerts, json_pack("{s:i,s:b}", "percent", (int)o->alerts[i],
@@ -126,7 +119,7 @@ static json_t *build_report(run_ctx_t *c, int exit_code)
 static void summary(run_ctx_t *c, int exit_code)
 {
     const stats_t *s = &c->stats;
-    uint64_t total = c->ckpt.njobs > s->jobs_total ? c->ckpt.njobs : s->jobs_total;
+    uint64_t total = stats_total_jobs(s, c->ckpt.njobs);
     uint64_t done = s->succeeded + s->failed, e5 = 0;
     char a[32], b[32], u[32], e[32];
 
@@ -231,7 +224,7 @@ static int report_checkpoint(const char *path)
         return RUN_EXIT_USAGE;
     }
     done = ckpt_count_done(&ck);
-    total = ck.njobs > s.jobs_total ? ck.njobs : s.jobs_total;
+    total = stats_total_jobs(&s, ck.njobs);
     money_format(money_add(s.spent, ck.hwm), 6, a, sizeof(a));
     money_format(money_add(s.unconfirmed, ck.hwm), 6, u, sizeof(u));
     r = json_pack("{s:s,s:s,s:{s:I,s:I,s:I,s:I,s:I},s:{s:o,s:o,s:o},s:o,s:o,s:i,s:b}",
@@ -289,7 +282,6 @@ static int report_results(const char *path, const char *prices_path)
         json_t *j, *body;
         const char *model, *type;
         usage_t u;
-        model_stats_t *m;
         const price_t *pr;
         money_t cost = 0;
 
@@ -315,16 +307,8 @@ static int report_results(const char *path, const char *prices_path)
         pr = prices_lookup(p, model);
         if (pr)
             cost = price_cost(pr, &u);
-        else
-            s.unpriced_requests++;
         total = money_add(total, cost);
-        stats_add_usage(&s.tok, &u);
-        if ((m = stats_model(&s, model))) {
-            m->requests++;
-            stats_add_usage(&m->tok, &u);
-            m->cost = money_add(m->cost, cost);
-            m->unpriced = pr == NULL;
-        }
+        stats_account(&s, model, NULL, &u, cost, pr != NULL, 1);
         s.succeeded++;
         json_decref(j);
     }
