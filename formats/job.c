@@ -112,6 +112,62 @@ static void job_show(const char *s, char *out, size_t outlen)
     out[n] = '\0';
 }
 
+/* jansson's parse error in plain words: "invalid JSON: <what> (column N,
+ * near '<text>')".  Known messages are translated; others shown as they are. */
+static void job_json_error(const json_error_t *jerr, char *err, size_t errlen)
+{
+    static const struct {
+        const char *jansson;     /* a prefix of jansson's text */
+        const char *plain;
+    } words[] = {
+        { "unable to decode byte", "the text is not valid UTF-8" },
+        { "control character", "a string holds a raw control character "
+                               "(write it escaped, e.g. \\n or \\t)" },
+        { "premature end of input", "the line ends before the JSON value does" },
+        { "unexpected newline", "a string is not closed before the end of the line" },
+        { "end of file expected", "there is more text after the JSON value" },
+        { "too big", "a number is too large (integers must fit in 64 bits; "
+                     "write it as a string or a decimal)" },
+        { "real number overflow", "a number is too large" },
+        { "maximum parsing depth", "the JSON is nested too deeply" },
+        { "invalid Unicode", "a \\u escape is not a valid Unicode character" },
+        { "invalid escape", "a string holds an invalid escape after a backslash" },
+        { "NUL byte in object key", "an object key holds \\u0000, which is not supported" },
+        { "'[' or '{' expected", "the line is not a JSON value" },
+        { "invalid token", "a word or character that is not JSON" },
+        { "unexpected token", "a value is missing" },
+        { "string or '}' expected", "an object key must be a string in double quotes" },
+        { "'}' expected", "an object is not closed with '}' or a ',' is missing" },
+        { "']' expected", "an array is not closed with ']' or a ',' is missing" },
+        { "':' expected", "a ':' is missing after an object key" },
+    };
+    const char *what = jerr->text, *near = strstr(jerr->text, " near ");
+    char show[160], where[200];
+    size_t i;
+
+    for (i = 0; i < sizeof words / sizeof words[0]; i++) {
+        if (strncmp(jerr->text, words[i].jansson, strlen(words[i].jansson)) == 0) {
+            what = words[i].plain;
+            break;
+        }
+    }
+    if (what == jerr->text) {
+        job_show(jerr->text, show, sizeof show);
+        what = show;
+        near = NULL;                  /* already in the text */
+    }
+    if (near && strcmp(near, " near end of file") == 0) {
+        snprintf(where, sizeof where, "at the end of the line");
+    } else if (near) {
+        char ns[160];
+        job_show(near + 6, ns, sizeof ns);
+        snprintf(where, sizeof where, "column %d, near %s", jerr->column, ns);
+    } else {
+        snprintf(where, sizeof where, "column %d", jerr->column);
+    }
+    snprintf(err, errlen, "invalid JSON: %s (%s)", what, where);
+}
+
 static int job_check_id(const json_t *v, char *err, size_t errlen)
 {
     const char *s;
@@ -617,7 +673,6 @@ int job_parse(const char *line, size_t len, uint64_t lineno,
     uint64_t ordinal = out->ordinal;
     job_shape_t shape;
     int rc = -1, r;
-    char show[160];
 
     job_reset(out, ordinal, lineno);
     if (errlen > 0)
@@ -635,11 +690,17 @@ int job_parse(const char *line, size_t len, uint64_t lineno,
         }
     }
 
-    /* DECODE_ANY so that "[1]" or "42" get the clearer message below */
-    ps.root = json_loadb(line, len, JSON_DECODE_ANY, &jerr);
+    if (len >= 3 && memcmp(line, "\xef\xbb\xbf", 3) == 0) {
+        snprintf(err, errlen, lineno == 1
+                 ? "the file starts with a UTF-8 byte-order mark (BOM); save it without one"
+                 : "the line starts with a UTF-8 byte-order mark (BOM); remove it");
+        goto out;
+    }
+    /* DECODE_ANY so that "[1]" or "42" get the clearer message below;
+     * ALLOW_NUL: "\u0000" in a string is valid JSON and is sent as written */
+    ps.root = json_loadb(line, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
     if (!ps.root) {
-        job_show(jerr.text, show, sizeof show);
-        snprintf(err, errlen, "invalid JSON: %s (column %d)", show, jerr.column);
+        job_json_error(&jerr, err, errlen);
         goto out;
     }
     if (!json_is_object(ps.root)) {

@@ -328,6 +328,39 @@ static void prov_status_message(outcome_t *o, long status, const char *body,
     }
 }
 
+/* Usage from the "usage" member of a validated object, without a tree for
+ * the rest.  A usage object jansson cannot hold (a number wider than 64
+ * bits) leaves usage.present 0: the reply is charged as estimated. */
+static void prov_usage_of_member(dialect_t d, jspan_t usage, outcome_t *o)
+{
+    json_t *wrap = json_object();
+    json_t *u = json_loadb(usage.p, usage.n, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+
+    if (wrap && u && json_object_set_new(wrap, "usage", u) == 0)
+        provider_usage(d, wrap, &o->usage);
+    else
+        json_decref(u);
+    json_decref(wrap);
+}
+
+/* A 2xx body that is valid JSON (RFC 8259) but that jansson will not hold
+ * (a number wider than 64 bits, or too deep): still a success, embedded
+ * as its bytes.  Usage is read when the "usage" member can be found. */
+static int prov_rfc_success(dialect_t d, const char *body, size_t len, outcome_t *o)
+{
+    jspan_t all = { body, len }, us;
+
+    if (!body || !len || jsonscan_validate_rfc(body, len) != 0)
+        return 0;
+    all = jsonscan_trim(all);
+    if (all.p[0] != '{')
+        return 0;
+    o->kind = OUT_SUCCESS;
+    if (jsonscan_member(all, "usage", &us) == 1)
+        prov_usage_of_member(d, us, o);
+    return 1;
+}
+
 /* The common case without a jansson tree: a 2xx whose body is one valid
  * JSON object on one line.  Only its "usage" member is parsed; o->body
  * stays NULL (the caller embeds the bytes as they are).  0 if the full
@@ -337,7 +370,7 @@ static int prov_fast_success(dialect_t d, const char *body, size_t len, outcome_
     jspan_t all = { body, len }, us;
 
     if (!body || !len || memchr(body, '\n', len) || memchr(body, '\r', len) ||
-        jsonscan_validate(body, len) != 0)
+        jsonscan_validate_rfc(body, len) != 0)
         return 0;
     all = jsonscan_trim(all);
     if (all.p[0] != '{')
@@ -350,15 +383,7 @@ static int prov_fast_success(dialect_t d, const char *body, size_t len, outcome_
         return 1;
     }
     o->kind = OUT_SUCCESS;
-    {
-        json_t *wrap = json_object();
-        json_t *u = json_loadb(us.p, us.n, JSON_DECODE_ANY, NULL);
-        if (wrap && u && json_object_set_new(wrap, "usage", u) == 0)
-            provider_usage(d, wrap, &o->usage);
-        else
-            json_decref(u);
-        json_decref(wrap);
-    }
+    prov_usage_of_member(d, us, o);
     return 1;
 }
 
@@ -374,9 +399,11 @@ void provider_classify(dialect_t d, long status, const headers_t *h,
     if (status >= 200 && status < 300 && prov_fast_success(d, body, body_len, o))
         return;
     if (body && body_len > 0)
-        o->body = json_loadb(body, body_len, 0, NULL);
+        o->body = json_loadb(body, body_len, JSON_ALLOW_NUL, NULL);
 
     if (status >= 200 && status < 300) {
+        if (!o->body && prov_rfc_success(d, body, body_len, o))
+            return;
         if (!json_is_object(o->body)) {
             o->kind = OUT_RETRY;
             snprintf(o->code, sizeof(o->code), "invalid_response_body");

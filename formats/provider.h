@@ -4,7 +4,10 @@
  * milliseconds) is passed in so parsing is testable with plain strings.
  *
  * Classification (the same for both dialects unless noted):
- *   success      2xx with a parseable JSON body
+ *   success      2xx whose body is a JSON object (any RFC 8259 JSON:
+ *                \u0000 in strings and numbers of any size included;
+ *                a usage number too wide for 64 bits leaves usage.present
+ *                0, so the reply is charged as estimated)
  *   retry        408, 409, 429 (rate limit), 500, 502, 503, 504, 529, other
  *                5xx, a truncated/unparseable 2xx body; x-should-retry: true
  *                makes any status retryable, x-should-retry: false makes a
@@ -55,8 +58,10 @@ typedef struct outcome {
     usage_t  usage;
     json_t  *body;           /* parsed body (owned).  NULL if not JSON, and
                                 also for a success whose body is one JSON
-                                object on one line: only its usage is
-                                parsed, the caller embeds the bytes */
+                                object on one line, or holds a number
+                                jansson cannot (wider than 64 bits): only
+                                its usage is parsed, the caller embeds the
+                                bytes (results_success_raw) */
     char     code[64];       /* error code, e.g. "rate_limit_exceeded" */
     char     message[512];   /* server's message or our reason */
 } outcome_t;

@@ -174,7 +174,7 @@ static void write_failure(run_ctx_t *c, slot_t *s, const char *code, const char 
     json_t *body = NULL;
 
     if (s->last_body && s->last_body_len)
-        body = json_loadb(s->last_body, s->last_body_len, 0, NULL);
+        body = json_loadb(s->last_body, s->last_body_len, JSON_ALLOW_NUL, NULL);
     if (results_error_line(&line, c->seed, s->job.ordinal, s->job.custom_id,
                            s->last_status,
                            s->last_request_id[0] ? s->last_request_id : NULL, body,
@@ -305,7 +305,7 @@ static slot_t *read_job(run_ctx_t *c, int *again)
         if (job_parse(line, len, lineno, &c->defs, &s->job, err, sizeof(err)) != 0) {
             slot_free(c, s);
             if (c->o->skip_invalid) {
-                json_t *j = json_loadb(line, len, 0, NULL);
+                json_t *j = json_loadb(line, len, JSON_ALLOW_NUL, NULL);
                 const char *id = json_string_value(json_object_get(j, "custom_id"));
                 write_invalid(c, ord, lineno, id && *id ? id : NULL, err);
                 json_decref(j);
@@ -440,7 +440,7 @@ static int try_start(run_ctx_t *c, slot_t *s, int from_retry, int64_t now_ns)
         if (c->cache && cache_usable(c->cache)) {
             int hit = cache_get(c->cache, &s->ckey, &body, &blen, &status, &cost);
             if (hit == 1) {
-                json_t *j = json_loadb(body, blen, 0, NULL);
+                json_t *j = json_loadb(body, blen, JSON_ALLOW_NUL, NULL);
                 if (j) {
                     write_success(c, s, status, NULL, body, blen, j, RESULTS_MARK_CACHE);
                     json_decref(j);

@@ -1,8 +1,9 @@
 /*
  * fuzz_jsonscan: differential fuzzing of formats/jsonscan against jansson.
- * The allocation-free validator must agree with jansson (JSON_DECODE_ANY),
- * except where jansson takes a NUL byte for the end of the text, which we
- * refuse.  When the input is
+ * The allocation-free validator must agree with jansson (JSON_DECODE_ANY |
+ * JSON_ALLOW_NUL), except where jansson takes a NUL byte for the end of the
+ * text, which we refuse; jsonscan_validate_rfc accepts all of that and
+ * more (numbers of any size).  When the input is
  * a valid object, member lookup must find spans that are themselves valid.
  */
 #include <jansson.h>
@@ -14,8 +15,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     json_error_t err;
-    json_t *j = json_loadb((const char *)data, size, JSON_DECODE_ANY, &err);
+    json_t *j = json_loadb((const char *)data, size, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
     int ours = jsonscan_validate((const char *)data, size);
+    int rfc = jsonscan_validate_rfc((const char *)data, size);
+
+    FUZZ_CHECK(ours != 0 || rfc == 0);
 
     if (j) {
         /* jansson stops at a NUL byte; we refuse it (RFC 8259 has no NUL) */
