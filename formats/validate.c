@@ -113,7 +113,10 @@ static void bloom_free(bloomchain_t *c)
     c->n = 0;
 }
 
-/* digest -> first line, for the candidates' exact count */
+/* digest -> first line, for the candidates' exact count; the line's top
+ * bit (SEEN_AUTO) marks an id generated for a line without custom_id */
+#define SEEN_AUTO ((uint64_t)1 << 63)
+
 typedef struct seenmap {
     uint64_t *key, *line;
     size_t    cap, n;
@@ -295,21 +298,30 @@ static int scan_dups(const char *fpath, const char *path, const scan_opts_t *o,
         if (got != READER_LINE ||
             job_parse(line, len, lineno, o->defs, &j, err, sizeof(err)) != 0)
             continue;
-        if (!j.auto_id) {
-            h = hash64(j.custom_id, strlen(j.custom_id));
-            if (idset_has(cand, h)) {
-                first = seen_first(&seen, h, lineno);
-                if (first == UINT64_MAX) {
-                    job_release(&j);
-                    rc = -1;
-                    break;
-                }
-                if (first) {
-                    snprintf(msg, sizeof(msg), "duplicate custom_id \"%.200s\" (first at line %llu)",
-                             j.custom_id, (unsigned long long)first);
-                    r->jobs = ordinal;          /* problem() records jobs - 1 */
-                    problem(o, r, path, lineno, msg, SCAN_BAD_DUP);
-                }
+        /* generated ids ("line-N") count too: an explicit custom_id
+         * "line-7" elsewhere would make two result lines with one id */
+        h = hash64(j.custom_id, strlen(j.custom_id));
+        if (idset_has(cand, h)) {
+            first = seen_first(&seen, h, lineno | (j.auto_id ? SEEN_AUTO : 0));
+            if (first == UINT64_MAX) {
+                job_release(&j);
+                rc = -1;
+                break;
+            }
+            if (first && j.auto_id)
+                snprintf(msg, sizeof(msg), "duplicate custom_id \"%.200s\": this line has no "
+                         "custom_id and is given that id, which line %llu already uses",
+                         j.custom_id, (unsigned long long)(first & ~SEEN_AUTO));
+            else if (first && (first & SEEN_AUTO))
+                snprintf(msg, sizeof(msg), "duplicate custom_id \"%.200s\" (first at line %llu, "
+                         "which has no custom_id and is given that id)",
+                         j.custom_id, (unsigned long long)(first & ~SEEN_AUTO));
+            else if (first)
+                snprintf(msg, sizeof(msg), "duplicate custom_id \"%.200s\" (first at line %llu)",
+                         j.custom_id, (unsigned long long)first);
+            if (first) {
+                r->jobs = ordinal;          /* problem() records jobs - 1 */
+                problem(o, r, path, lineno, msg, SCAN_BAD_DUP);
             }
         }
         job_release(&j);
@@ -368,7 +380,7 @@ int scan_input(const char *fpath, const scan_opts_t *opts, scan_result_t *r)
             problem(o, r, path, lineno, err, SCAN_BAD_PARSE);
             continue;
         }
-        if (!j.auto_id) {
+        {
             uint64_t h = hash64(j.custom_id, strlen(j.custom_id));
             int maybe = bloom_add(&bloom, h);
             if (maybe < 0 || (maybe && idset_add(&cand, h) < 0)) {

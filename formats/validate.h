@@ -5,6 +5,10 @@
  * and bounds each job's cost.  No line is kept.  Functions keep the scan_
  * prefix (scan_input, scan_result_t).
  *
+ * Every job's custom_id takes part, generated ones ("line-N" for a bare
+ * line without custom_id) included: a generated id that an explicit
+ * custom_id elsewhere also uses is a duplicate, reported with both lines.
+ *
  * Duplicates in bounded memory: a scalable Bloom filter (~10 bits per id,
  * ~1.3 bytes per id in all) answers "maybe seen"; the few candidates are
  * recounted exactly in a second pass that reports each repeat with the line
