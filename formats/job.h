@@ -11,7 +11,8 @@
  *      given custom_id "line-N" (N = the 1-based line number).
  *
  * The job owns every pointer in it (job_release frees them).  body is the
- * compact JSON text to send.
+ * compact JSON text to send.  The shapes and their files are listed in
+ * formats/README.md.
  */
 #ifndef LLMB_JOB_H
 #define LLMB_JOB_H

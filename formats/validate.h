@@ -18,6 +18,7 @@
  *
  * Jobs are numbered as the run numbers them (reader_next_job in reader.h):
  * blank lines are skipped and do not count, over-long lines do.
+ * Data flow and invariants of formats/: formats/README.md.
  */
 #ifndef LLMB_VALIDATE_H
 #define LLMB_VALIDATE_H
