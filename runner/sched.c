@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "clock.h"
+#include "jsonscan.h"
 #include "results.h"
 #include "run_int.h"
 #include "url.h"
@@ -441,7 +442,7 @@ static int try_start(run_ctx_t *c, slot_t *s, int from_retry, int64_t now_ns)
             int hit = cache_get(c->cache, &s->ckey, &body, &blen, &status, &cost);
             if (hit == 1) {
                 json_t *j = json_loadb(body, blen, JSON_ALLOW_NUL, NULL);
-                if (j) {
+                if (j || jsonscan_validate_rfc(body, blen) == 0) {   /* valid JSON */
                     write_success(c, s, status, NULL, body, blen, j, RESULTS_MARK_CACHE);
                     json_decref(j);
                     free(body);
