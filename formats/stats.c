@@ -58,6 +58,81 @@ key_stats_t *stats_key(stats_t *s, const char *name)
     return &s->keys[s->nkeys++];
 }
 
+void stats_account(stats_t *s, const char *model, const char *key_name, const usage_t *u,
+                   money_t cost, int priced, int success)
+{
+    model_stats_t *m = model ? stats_model(s, model) : NULL;
+    key_stats_t *ks = key_name ? stats_key(s, key_name) : NULL;
+
+    if (success && u) {
+        stats_add_usage(&s->tok, u);
+        if (!priced)
+            s->unpriced_requests++;
+    }
+    if (m) {
+        if (success && u) {
+            m->requests++;
+            stats_add_usage(&m->tok, u);
+            m->unpriced = !priced;
+        }
+        m->cost = money_add(m->cost, cost);
+    }
+    if (ks) {
+        if (success && u) {
+            ks->tokens_in += u->input + u->cached_input + u->cache_write;
+            ks->tokens_out += u->output;
+        }
+        ks->cost = money_add(ks->cost, cost);
+    }
+}
+
+uint64_t stats_total_jobs(const stats_t *s, uint64_t bitmap_jobs)
+{
+    return bitmap_jobs > s->jobs_total ? bitmap_jobs : s->jobs_total;
+}
+
+json_t *stats_usage_json(const usage_t *u)
+{
+    return json_pack("{s:I,s:I,s:I,s:I,s:I}",
+                     "input", (json_int_t)(u->input + u->cached_input + u->cache_write),
+                     "cached_input", (json_int_t)u->cached_input,
+                     "cache_write", (json_int_t)u->cache_write,
+                     "output", (json_int_t)u->output,
+                     "reasoning", (json_int_t)u->reasoning);
+}
+
+json_t *stats_by_model_json(const stats_t *s)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < s->nmodels; i++) {
+        const model_stats_t *m = &s->models[i];
+        json_object_set_new(o, m->model, json_pack(
+            "{s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:b}",
+            "requests", (json_int_t)m->requests,
+            "input_tokens", (json_int_t)(m->tok.input + m->tok.cached_input + m->tok.cache_write),
+            "cached_input_tokens", (json_int_t)m->tok.cached_input,
+            "cache_write_tokens", (json_int_t)m->tok.cache_write,
+            "output_tokens", (json_int_t)m->tok.output,
+            "reasoning_tokens", (json_int_t)m->tok.reasoning,
+            "cost_usd", json_usd(m->cost), "priced", !m->unpriced));
+    }
+    return o;
+}
+
+json_t *stats_by_status_json(const stats_t *s)
+{
+    json_t *o = json_object();
+
+    for (int i = 1; o && i < 600; i++) {
+        char name[8];
+        if (!s->by_status[i])
+            continue;
+        snprintf(name, sizeof(name), "%d", i);
+        json_object_set_new(o, name, json_integer((json_int_t)s->by_status[i]));
+    }
+    return o;
+}
+
 void stats_add_usage(usage_t *into, const usage_t *u)
 {
     into->input += u->input;
@@ -97,61 +172,6 @@ double stats_latency_pct(const stats_t *s, double pct)
         }
     }
     return 0;
-}
-
-int stats_account(stats_t *s, const char *model, const char *key_name, const usage_t *u,
-                  money_t cost, int priced, int success)
-{
-    model_stats_t *m = model ? stats_model(s, model) : NULL;
-    key_stats_t *ks = key_name ? stats_key(s, key_name) : NULL;
-    int rc = ((model && !m) || (key_name && !ks)) ? -1 : 0;
-
-    if (!success || !u) {
-        if (m)
-            m->cost = money_add(m->cost, cost);
-        if (ks)
-            ks->cost = money_add(ks->cost, cost);
-        return rc;
-    }
-    stats_add_usage(&s->tok, u);
-    if (m) {
-        m->requests++;
-        stats_add_usage(&m->tok, u);
-        m->cost = money_add(m->cost, cost);
-        m->unpriced = !priced;
-    }
-    if (!priced)
-        s->unpriced_requests++;
-    if (ks) {
-        ks->tokens_in += u->input + u->cached_input + u->cache_write;
-        ks->tokens_out += u->output;
-        ks->cost = money_add(ks->cost, cost);
-    }
-    return rc;
-}
-
-uint64_t stats_total_jobs(const stats_t *s, uint64_t bitmap_jobs)
-{
-    return bitmap_jobs > s->jobs_total ? bitmap_jobs : s->jobs_total;
-}
-
-json_t *stats_by_status_json(const stats_t *s)
-{
-    json_t *status = json_object();
-
-    if (!status)
-        return NULL;
-    for (int i = 1; i < 600; i++) {
-        char name[8];
-        if (!s->by_status[i])
-            continue;
-        snprintf(name, sizeof(name), "%d", i);
-        if (json_object_set_new(status, name, json_integer((json_int_t)s->by_status[i])) < 0) {
-            json_decref(status);
-            return NULL;
-        }
-    }
-    return status;
 }
 
 json_t *json_usd(money_t m)

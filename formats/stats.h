@@ -3,7 +3,8 @@
  * model and per key, HTTP outcomes, cache.  Plain data: the runner fills it,
  * the checkpoint stores it (stats_to_json / stats_from_json) so a resumed
  * run's report covers the whole job, and runner/report_run.c renders it
- * (the run's report file, the summary line and `llmbatch report`).
+ * (the run's report file and summary; runner/report_cmd.c for
+ * `llmbatch report`).
  * Money is in picodollars.
  */
 #ifndef LLMB_STATS_H
@@ -68,31 +69,24 @@ void stats_release(stats_t *s);
 model_stats_t *stats_model(stats_t *s, const char *model);
 key_stats_t   *stats_key(stats_t *s, const char *name);
 void stats_add_usage(usage_t *into, const usage_t *u);
+/* Books one attempt's cost under its model and key (either may be NULL).
+ * success: a reply whose usage u counts (requests, tokens; the key's
+ * tokens_in is input + cached + cache-write; an unpriced reply counts in
+ * unpriced_requests); otherwise only the cost (an attempt charged as
+ * possibly billed), so the breakdowns add up to the total spent. */
+void stats_account(stats_t *s, const char *model, const char *key_name, const usage_t *u,
+                   money_t cost, int priced, int success);
 void stats_latency(stats_t *s, int64_t ms);
 /* Latency percentile (0..100) in ms, from the histogram; 0 if empty. */
 double stats_latency_pct(const stats_t *s, double pct);
 
-/*
- * Accounts one reply to its model and key (key_name NULL: no key).
- *   success = 1: a successful reply with usage u and cost: the totals'
- *     tokens, the model's requests/tokens/cost (unpriced = !priced; an
- *     unpriced reply also counts in unpriced_requests), the key's
- *     tokens_in (input + cached + cache-write), tokens_out and cost;
- *   success = 0: an attempt charged as possibly billed: only the model's
- *     and the key's cost grow (u may be NULL), so the breakdowns add up to
- *     the total spent.
- * Returns 0, or -1 if a model or key entry could not be allocated (the
- * rest is still counted).
- */
-int stats_account(stats_t *s, const char *model, const char *key_name, const usage_t *u,
-                  money_t cost, int priced, int success);
-
-/* Jobs in the input: the larger of the validated count and the done
- * bitmap's size (a resumed run knows both; either may be 0). */
+/* Jobs in the input: the validation pass's count, or the checkpoint's
+ * bitmap length when that is larger (a resumed run skips validation). */
 uint64_t stats_total_jobs(const stats_t *s, uint64_t bitmap_jobs);
-
-/* {"200": n, "429": n, ...} for every HTTP status 1..599 seen (status 0,
- * "no reply", is left out); NULL on ENOMEM. */
+/* Report fragments: token counts {input (all prompt tokens), cached_input,
+ * cache_write, output, reasoning}; per model; HTTP statuses by code. */
+json_t *stats_usage_json(const usage_t *u);
+json_t *stats_by_model_json(const stats_t *s);
 json_t *stats_by_status_json(const stats_t *s);
 
 /* Serialises the cumulative parts (not latency) for the checkpoint. */

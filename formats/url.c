@@ -7,8 +7,10 @@
  */
 #include "url.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 char *url_join(const char *base, const char *path)
 {
@@ -46,4 +48,41 @@ char *url_join(const char *base, const char *path)
     memcpy(res + blen + slash + plen, q, qlen);
     res[total - 1] = '\0';
     return res;
+}
+
+int url_check_base(const char *base, char *err, size_t errlen)
+{
+    const char *host, *p;
+    size_t hl, sl;
+
+    if (!base || !*base) {
+        snprintf(err, errlen, "is empty");
+        return -1;
+    }
+    for (p = base; *p; p++) {
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f) {
+            snprintf(err, errlen, "contains a space or a control character");
+            return -1;
+        }
+    }
+    if (strncasecmp(base, "https://", 8) == 0) {
+        host = base + 8;
+    } else if (strncasecmp(base, "http://", 7) == 0) {
+        host = base + 7;
+    } else {
+        sl = strcspn(base, ":/");
+        if (base[sl] == ':' && sl > 0 && sl < 16 && base[sl + 1] == '/' && base[sl + 2] == '/')
+            snprintf(err, errlen, "uses %.*s://; only http:// and https:// are supported",
+                     (int)sl, base);
+        else
+            snprintf(err, errlen, "needs a scheme: http:// or https:// (such as "
+                     "http://localhost:8000)");
+        return -1;
+    }
+    hl = strcspn(host, "/?#");
+    if (hl == 0 || host[0] == ':' || host[0] == '@') {
+        snprintf(err, errlen, "has no host");
+        return -1;
+    }
+    return 0;
 }

@@ -24,6 +24,7 @@
  */
 #include <unistd.h>
 #include "cache.h"
+#include "cache_int.h"
 #include "buf.h"
 #include "canon.h"
 #include "sha256.h"
@@ -35,7 +36,6 @@
 #include <sys/types.h>
 #include <time.h>
 
-#define CACHE_FILE          "llmbatch-cache.sqlite"
 #define SCHEMA_VERSION      1
 #define BUSY_TIMEOUT_MS     2000
 #define PENDING_MAX_ENTRIES 512
@@ -144,7 +144,7 @@ out:
     return rc;
 }
 
-static char *db_path(const char *dir)
+char *cache_db_path(const char *dir)
 {
     buf_t b = BUF_INIT;
 
@@ -157,7 +157,7 @@ static char *db_path(const char *dir)
 
 /* Runs a single-row pragma/query and returns its first column as an integer
  * in *v (or leaves it when there is no row).  Returns the sqlite code. */
-static int query_int(sqlite3 *db, const char *sql, sqlite3_int64 *v)
+int cache_query_int(sqlite3 *db, const char *sql, sqlite3_int64 *v)
 {
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
@@ -179,7 +179,7 @@ static int query_int(sqlite3 *db, const char *sql, sqlite3_int64 *v)
 /* Opens the database with our settings and makes sure the schema exists.
  * create == 0: the file must already exist (checked by the caller).
  * Returns 0, or -1 with a reason in why. */
-static int db_open(const char *dir, int create, sqlite3 **out, char *why, size_t whylen)
+int cache_db_open(const char *dir, int create, sqlite3 **out, char *why, size_t whylen)
 {
     sqlite3 *db = NULL;
     char *path = NULL;
@@ -193,7 +193,7 @@ static int db_open(const char *dir, int create, sqlite3 **out, char *why, size_t
         if (mkdir_p(dir, why, whylen) != 0)
             goto err;
     }
-    path = db_path(dir);
+    path = cache_db_path(dir);
     if (!path) {
         snprintf(why, whylen, "out of memory");
         goto err;
@@ -207,12 +207,12 @@ static int db_open(const char *dir, int create, sqlite3 **out, char *why, size_t
         goto sqlerr;
     /* The first statements read the header: a garbage file fails here with
      * SQLITE_NOTADB ("file is not a database"). */
-    if (query_int(db, "PRAGMA journal_mode = WAL", &ver) != SQLITE_OK)
+    if (cache_query_int(db, "PRAGMA journal_mode = WAL", &ver) != SQLITE_OK)
         goto sqlerr;
     if (sqlite3_exec(db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL) != SQLITE_OK)
         goto sqlerr;
     ver = 0;
-    if (query_int(db, "PRAGMA user_version", &ver) != SQLITE_OK)
+    if (cache_query_int(db, "PRAGMA user_version", &ver) != SQLITE_OK)
         goto sqlerr;
     if (ver == 0) {
         /* Two runs may create the same cache at once: the write lock decides
@@ -220,7 +220,7 @@ static int db_open(const char *dir, int create, sqlite3 **out, char *why, size_t
         if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
             goto sqlerr;
         in_txn = 1;
-        if (query_int(db, "PRAGMA user_version", &ver) != SQLITE_OK)
+        if (cache_query_int(db, "PRAGMA user_version", &ver) != SQLITE_OK)
             goto sqlerr;
         if (ver == 0 && sqlite3_exec(db, SCHEMA_SQL, NULL, NULL, NULL) != SQLITE_OK)
             goto sqlerr;
@@ -304,7 +304,7 @@ cache_t *cache_open(const char *dir, char *err, size_t errlen)
      * not always wait on its busy handler there: try again for up to 2 s
      * (this is start-up, before any request is sent). */
     for (int tries = 0;; tries++) {
-        if (db_open(dir, 1, &c->db, why, sizeof why) == 0)
+        if (cache_db_open(dir, 1, &c->db, why, sizeof why) == 0)
             break;
         if (tries >= 40 || (!strstr(why, "locked") && !strstr(why, "busy")))
             goto err;
@@ -552,174 +552,4 @@ void cache_close(cache_t *c)
     free(c->q);
     free(c->dir);
     free(c);
-}
-
-/* ---- commands ------------------------------------------------------------ */
-
-/* Opens an existing cache for a command; prints the reason and returns -1 if
- * there is none or it is unusable. */
-static int cmd_open(const char *dir, sqlite3 **db, FILE *err)
-{
-    char why[512];
-    char *path = db_path(dir);
-    struct stat sb;
-
-    *db = NULL;
-    if (!path) {
-        fprintf(err, "llmbatch: out of memory\n");
-        return -1;
-    }
-    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        fprintf(err, "llmbatch: no cache in %s (no %s)\n", dir, CACHE_FILE);
-        free(path);
-        return -1;
-    }
-    free(path);
-    if (db_open(dir, 0, db, why, sizeof why) != 0) {
-        fprintf(err, "llmbatch: cache %s unusable (%s)\n", dir, why);
-        return -1;
-    }
-    return 0;
-}
-
-static void format_time(sqlite3_int64 t, int present, char *out, size_t outlen)
-{
-    struct tm tm;
-    time_t tt = (time_t)t;
-
-    if (!present || !gmtime_r(&tt, &tm) ||
-        strftime(out, outlen, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        snprintf(out, outlen, "-");
-}
-
-static long long file_size(const char *dir, const char *suffix)
-{
-    buf_t b = BUF_INIT;
-    struct stat sb;
-    long long n = 0;
-
-    if (buf_printf(&b, "%s/%s%s", dir, CACHE_FILE, suffix) == 0 &&
-        stat(b.data, &sb) == 0)
-        n = (long long)sb.st_size;
-    buf_release(&b);
-    return n;
-}
-
-int cache_cmd_stats(const char *dir, FILE *out, FILE *err)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    sqlite3_int64 entries = 0, body_bytes = 0, oldest = 0, newest = 0;
-    sqlite3_int64 hits = 0, saved = 0;
-    int have_times = 0, code = 2, rc;
-    char money[64], t_old[32], t_new[32];
-
-    if (cmd_open(dir, &db, err) != 0)
-        return 2;
-    rc = sqlite3_prepare_v2(db,
-        "SELECT count(*), coalesce(sum(length(body)), 0), min(created), max(created)"
-        " FROM entries", -1, &st, NULL);
-    if (rc != SQLITE_OK || (rc = sqlite3_step(st)) != SQLITE_ROW)
-        goto sqlerr;
-    entries = sqlite3_column_int64(st, 0);
-    body_bytes = sqlite3_column_int64(st, 1);
-    if (sqlite3_column_type(st, 2) != SQLITE_NULL) {
-        have_times = 1;
-        oldest = sqlite3_column_int64(st, 2);
-        newest = sqlite3_column_int64(st, 3);
-    }
-    sqlite3_finalize(st);
-    st = NULL;
-    if ((rc = query_int(db, "SELECT value FROM stats WHERE name = 'hits'", &hits)) != SQLITE_OK ||
-        (rc = query_int(db, "SELECT value FROM stats WHERE name = 'saved_pp'", &saved)) != SQLITE_OK)
-        goto sqlerr;
-    money_format((money_t)saved, 6, money, sizeof money);
-    format_time(oldest, have_times, t_old, sizeof t_old);
-    format_time(newest, have_times, t_new, sizeof t_new);
-    fprintf(out, "cache:          %s/%s\n", dir, CACHE_FILE);
-    fprintf(out, "entries:        %lld\n", (long long)entries);
-    fprintf(out, "body bytes:     %lld\n", (long long)body_bytes);
-    fprintf(out, "bytes on disk:  %lld\n", file_size(dir, "") + file_size(dir, "-wal"));
-    fprintf(out, "hits to date:   %lld\n", (long long)hits);
-    fprintf(out, "saved to date:  $%s\n", money);
-    fprintf(out, "oldest entry:   %s\n", t_old);
-    fprintf(out, "newest entry:   %s\n", t_new);
-    code = 0;
-    goto out;
-sqlerr:
-    fprintf(err, "llmbatch: cache %s unusable (%s)\n", dir, sqlite3_errmsg(db));
-out:
-    sqlite3_finalize(st);
-    sqlite3_close_v2(db);
-    return code;
-}
-
-/* "30d" -> seconds.  A count (decimal digits) and one unit of s m h d w. */
-static int parse_age(const char *s, sqlite3_int64 *secs)
-{
-    uint64_t v = 0, mul;
-    const char *p = s;
-
-    if (!s || *p < '0' || *p > '9')
-        return -1;
-    for (; *p >= '0' && *p <= '9'; p++) {
-        unsigned d = (unsigned)(*p - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return -1;
-        v = v * 10 + d;
-    }
-    switch (*p) {
-    case 's': mul = 1; break;
-    case 'm': mul = 60; break;
-    case 'h': mul = 3600; break;
-    case 'd': mul = 86400; break;
-    case 'w': mul = 604800; break;
-    default: return -1;
-    }
-    if (p[1] != '\0' || v > (uint64_t)INT64_MAX / mul)
-        return -1;
-    *secs = (sqlite3_int64)(v * mul);
-    return 0;
-}
-
-int cache_cmd_prune(const char *dir, const char *age, FILE *out, FILE *err)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    sqlite3_int64 secs, left = 0;
-    int removed, code = 2, rc;
-
-    if (parse_age(age, &secs) != 0) {
-        fprintf(err, "llmbatch: bad --older-than '%s' (a count and a unit: 30d, 12h, 90m, 3600s, 2w)\n",
-                age ? age : "");
-        return 2;
-    }
-    if (cmd_open(dir, &db, err) != 0)
-        return 2;
-    rc = sqlite3_prepare_v2(db, "DELETE FROM entries WHERE created < ?1", -1, &st, NULL);
-    if (rc != SQLITE_OK ||
-        (rc = sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL) - secs)) != SQLITE_OK ||
-        (rc = sqlite3_step(st)) != SQLITE_DONE)
-        goto sqlerr;
-    removed = sqlite3_changes(db);
-    sqlite3_finalize(st);
-    st = NULL;
-    if (query_int(db, "SELECT count(*) FROM entries", &left) != SQLITE_OK)
-        goto sqlerr;
-    /* VACUUM gives the space back; it cannot while another run is writing.
-     * The deletion is committed either way, so that is only a note. */
-    if (sqlite3_exec(db, "VACUUM", NULL, NULL, NULL) != SQLITE_OK)
-        fprintf(err, "llmbatch: note: cache %s not compacted (%s)\n", dir, sqlite3_errmsg(db));
-    else
-        sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
-    fprintf(out, "removed %d entr%s older than %s (%lld left)\n",
-            removed, removed == 1 ? "y" : "ies", age, (long long)left);
-    code = 0;
-    goto out;
-sqlerr:
-    fprintf(err, "llmbatch: cache %s unusable (%s)\n", dir, sqlite3_errmsg(db));
-out:
-    sqlite3_finalize(st);
-    sqlite3_close_v2(db);
-    return code;
 }

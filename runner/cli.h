@@ -12,6 +12,11 @@ int estimate_cmd(const char *input, const char *prices, const job_defaults_t *de
  * with a 1-token request when probe is set. */
 int keys_cmd(const char *keys_file, const char *base_url, int probe, const char *model,
              double timeout_s, const char *cacert, int insecure);
+/* defaults.c: the one home of each default.  The price table: --prices,
+ * else LLMBATCH_PRICES, else the installed prices.json, else the source
+ * tree's.  The API base: --base-url, else OPENAI_BASE_URL /
+ * ANTHROPIC_BASE_URL, else the provider's. */
 const char *cli_prices_path(const char *given);
+const char *cli_base_url(dialect_t d, const char *given);
 
 #endif

@@ -9,20 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 #include "cli.h"
+#include "run.h"
 #include "prices.h"
 #include "validate.h"
-
-const char *cli_prices_path(const char *given)
-{
-    const char *env = getenv("LLMBATCH_PRICES");
-    if (given)
-        return given;
-    if (env && *env)
-        return env;
-    if (access(LLMB_PRICES_DEFAULT, R_OK) == 0)
-        return LLMB_PRICES_DEFAULT;
-    return LLMB_PRICES_SOURCE;
-}
 
 int estimate_cmd(const char *input, const char *prices_path, const job_defaults_t *defs,
                  int have_budget, money_t budget)
@@ -36,12 +25,12 @@ int estimate_cmd(const char *input, const char *prices_path, const job_defaults_
 
     if (!p) {
         fprintf(stderr, "llmbatch: %s\n", err);
-        return 2;
+        return RUN_EXIT_USAGE;
     }
     rc = scan_input(input, &so, &r);
     if (rc < 0) {
         prices_free(p);
-        return 2;
+        return RUN_EXIT_USAGE;
     }
     printf("%s: %llu jobs", input, (unsigned long long)r.jobs);
     if (r.invalid)
@@ -90,5 +79,5 @@ int estimate_cmd(const char *input, const char *prices_path, const job_defaults_
            "limit; prices from %s, updated %s)\n", p->path, p->updated ? p->updated : "?");
     scan_result_release(&r);
     prices_free(p);
-    return 0;
+    return RUN_EXIT_OK;
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
+#include "run.h"
 #include "clock.h"
 #include "keys.h"
 #include "pool.h"
@@ -31,8 +32,10 @@ static void kc_done(void *ctx, void *user, const xfer_result_t *r)
     kc_item_t *it = user;
     outcome_t o;
 
-    (void)ctx;
     it->done = 1;
+    /* server text is shown: mask every loaded key in it first */
+    if (r->body_len)
+        keys_redact((const keys_t *)ctx, (char *)r->body, r->body_len);
     it->status = r->status;
     if (r->code != CURLE_OK) {
         snprintf(it->verdict, sizeof(it->verdict), "unreachable (%s)", r->error);
@@ -80,17 +83,17 @@ int keys_cmd(const char *keys_file, const char *base_url, int probe, const char 
     pool_opts_t po = { (long)(timeout_s * 1000), 10000, cacert, insecure, 16 };
     kc_item_t *items = NULL;
     char err[512], auth[4200];
-    int rc = 2, bad = 0;
+    int rc = RUN_EXIT_USAGE, bad = 0;
 
     if (keys_load(&ks, keys_file, err, sizeof(err))) {
         fprintf(stderr, "llmbatch: %s\n", err);
-        return 2;
+        return RUN_EXIT_USAGE;
     }
     if (ks.n == 0) {
         fprintf(stderr, "llmbatch: no keys: set OPENAI_API_KEY / ANTHROPIC_API_KEY or pass "
                 "--keys-file FILE\n");
         keys_release(&ks);
-        return 2;
+        return RUN_EXIT_USAGE;
     }
     if (probe)
         fprintf(stderr, "llmbatch: --probe sends one request with max_tokens 1 per key "
@@ -100,9 +103,7 @@ int keys_cmd(const char *keys_file, const char *base_url, int probe, const char 
     for (size_t i = 0; i < ks.n; i++) {
         api_key_t *k = &ks.v[i];
         kc_item_t *it = &items[i];
-        const char *env = getenv(provider_base_url_env(k->dialect));
-        const char *base = base_url ? base_url : env && *env ? env
-                         : provider_default_base_url(k->dialect);
+        const char *base = cli_base_url(k->dialect, base_url);
         const char *hdrs[4];
         int n = 0;
 
@@ -124,7 +125,7 @@ int keys_cmd(const char *keys_file, const char *base_url, int probe, const char 
             goto out;
         hdrs[n++] = auth;
         if (k->dialect == DIALECT_ANTHROPIC)
-            hdrs[n++] = PROVIDER_ANTHROPIC_VERSION_HEADER;
+            hdrs[n++] = "anthropic-version: " PROVIDER_ANTHROPIC_VERSION;
         if (probe)
             hdrs[n++] = "Content-Type: application/json";
         hdrs[n] = NULL;
@@ -135,7 +136,7 @@ int keys_cmd(const char *keys_file, const char *base_url, int probe, const char 
         memset(auth, 0, sizeof(auth));
     }
     for (int spins = 0; pool.inflight > 0 && spins < 100000; spins++) {
-        pool_perform(&pool, kc_done, NULL);
+        pool_perform(&pool, kc_done, &ks);
         if (pool.inflight)
             pool_wait(&pool, 200, -1);
     }
@@ -154,7 +155,7 @@ int keys_cmd(const char *keys_file, const char *base_url, int probe, const char 
                    "1-token request)\n");
         }
     }
-    rc = bad ? 1 : 0;
+    rc = bad ? RUN_EXIT_FAILED : RUN_EXIT_OK;
 out:
     memset(auth, 0, sizeof(auth));
     if (items)

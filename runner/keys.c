@@ -3,6 +3,7 @@
  * are read from a file or the environment and only ever copied into request
  * headers; error messages name the file and line, never the key.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -244,6 +245,8 @@ api_key_t *keys_pick(keys_t *ks, dialect_t d, int64_t now_ns, int64_t *wait_ns)
         if (k->dialect != d || k->state == KEY_EXHAUSTED || k->state == KEY_INVALID)
             continue;
         w = rl_key_wait_ns(&k->rl, now_ns);
+        if (!w && !rl_key_window_open(&k->rl, k->inflight))
+            w = KEYS_WINDOW_WAIT_NS;        /* a reply will open the window */
         if (!best || w < best_wait ||
             (w == best_wait && w == 0 && k->inflight < best->inflight)) {
             best = k;
@@ -266,4 +269,18 @@ int keys_auth_header(const api_key_t *k, char *out, size_t outlen)
     else
         n = snprintf(out, outlen, "Authorization: Bearer %s", k->secret);
     return n < 0 || (size_t)n >= outlen ? -1 : 0;
+}
+
+void keys_redact(const keys_t *ks, char *buf, size_t len)
+{
+    for (size_t i = 0; ks && i < ks->n; i++) {
+        const char *k = ks->v[i].secret;
+        size_t kl = k ? strlen(k) : 0;
+        char *p = buf, *end = buf + len;
+
+        while (kl && p < end && (p = memmem(p, (size_t)(end - p), k, kl)) != NULL) {
+            memset(p, '*', kl);
+            p += kl;
+        }
+    }
 }

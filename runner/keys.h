@@ -52,6 +52,10 @@ typedef struct keys {
  * Returns 0, or -1 with a message (never containing a secret) in err. */
 int  keys_load(keys_t *ks, const char *path, char *err, size_t errlen);
 void keys_release(keys_t *ks);
+/* The wait keys_pick reports for a key whose in-flight window is full: a
+ * reply, not a timer, opens it (the loop wakes on replies anyway). */
+#define KEYS_WINDOW_WAIT_NS 1000000000LL
+
 /* Picks the usable key for this dialect that can start soonest; ties go
  * round-robin, then to the key with the fewest requests in flight.
  * Returns the key and sets *wait_ns (0 = may start now), or NULL when no
@@ -63,6 +67,9 @@ key_state_t keys_state(const api_key_t *k, int64_t now_ns);
 const char *key_state_name(key_state_t s);
 /* Writes "Authorization: Bearer ..." or "x-api-key: ..." into out. */
 int  keys_auth_header(const api_key_t *k, char *out, size_t outlen);
+/* Overwrites with '*' every occurrence of every loaded key in buf (server
+ * text that may quote the caller's key, whatever the key's shape). */
+void keys_redact(const keys_t *ks, char *buf, size_t len);
 /* The printable name of a secret: "..." + last 4 characters. */
 void key_fingerprint(const char *secret, char *out, size_t outlen);
 

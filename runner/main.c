@@ -11,6 +11,7 @@
 #include <string.h>
 #include "cache.h"
 #include "cli.h"
+#include "ledger_cmd.h"
 #include "report_run.h"
 #include "run.h"
 
@@ -21,6 +22,7 @@ static const char usage_text[] =
 "  llmbatch report RESULTS|CHECKPOINT [--prices FILE]\n"
 "  llmbatch keys [--keys-file FILE] [--base-url URL] [--probe]\n"
 "  llmbatch cache stats DIR | cache prune DIR --older-than AGE\n"
+"  llmbatch ledger show NAME [--redis URL]     a shared ledger's live state (JSON)\n"
 "\n"
 "run options:\n"
 "  -o, --output FILE        results (OpenAI batch output format; .gz = gzip)\n"
@@ -39,10 +41,14 @@ static const char usage_text[] =
 "  --max-retries N          retries per job (default 6)\n"
 "  --timeout SEC            per request (default 600); --connect-timeout SEC (default 30)\n"
 "  --grace SEC              on Ctrl-C/SIGTERM, wait this long for requests in flight (30)\n"
+"  --max-wait SEC           a key whose rate limit asks for a longer wait is treated as\n"
+"                           exhausted for this run (default: wait, and say why)\n"
 "  --model M, --max-tokens N, --dialect openai|anthropic   complete bare lines\n"
 "  --skip-invalid           send invalid lines to the errors file instead of stopping\n"
 "  --cache DIR              reuse successful replies (SQLite in DIR)\n"
-"  --no-dedup               do not coalesce identical requests in flight\n"
+"  --dedup auto|all|off     coalesce identical requests in flight: auto (default)\n"
+"                           only deterministic ones (embeddings, temperature 0);\n"
+"                           --no-dedup = off\n"
 "  --status-file FILE       JSON counters, rewritten every second\n"
 "  --metrics FILE           Prometheus text format, rewritten every second\n"
 "  --cacert FILE, --insecure   TLS trust (--insecure disables verification)\n"
@@ -51,7 +57,8 @@ static const char usage_text[] =
 "  --progress / --no-progress, -q/--quiet\n"
 "\n"
 "exit codes: 0 all succeeded, 1 some failed, 2 usage/input error (nothing sent),\n"
-"3 spend cap reached, 4 no usable key, 5 fatal I/O error, 130/143 interrupted.\n";
+"3 spend cap reached, 4 no usable key, 5 fatal error (I/O, TLS, API unreachable, a setup\n"
+"slip; jobs stay pending), 130/143 interrupted.\n";
 
 static int usage_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_err(const char *fmt, ...)
@@ -174,14 +181,22 @@ static int common_opt(int argc, char **argv, int *i, run_opts_t *o, int *probe)
         if (parse_u64(v, 1, 100000000, &u))
             return usage_err("--commit-every needs a positive integer (got \"%s\")", v), -1;
         o->commit_every = u;
-    } else if (!strcmp(a, "--timeout") || !strcmp(a, "--connect-timeout") || !strcmp(a, "--grace")) {
+    } else if (!strcmp(a, "--timeout") || !strcmp(a, "--connect-timeout") || !strcmp(a, "--grace") ||
+               !strcmp(a, "--max-wait")) {
         double d;
         TAKES_VALUE();
         if (parse_pos_double(v, &d))
             return usage_err("this option needs a positive number of seconds (got \"%s\")", v), -1;
         if (!strcmp(a, "--timeout")) o->timeout_s = d;
         else if (!strcmp(a, "--grace")) o->grace_s = d;
+        else if (!strcmp(a, "--max-wait")) o->max_wait_s = d;
         else o->connect_timeout_s = d;
+    } else if (!strcmp(a, "--dedup")) {
+        TAKES_VALUE();
+        if (!strcmp(v, "auto")) o->dedup = RUN_DEDUP_AUTO;
+        else if (!strcmp(v, "all")) o->dedup = RUN_DEDUP_ALL;
+        else if (!strcmp(v, "off")) o->dedup = RUN_DEDUP_OFF;
+        else return usage_err("--dedup is auto, all or off (got \"%s\")", v), -1;
     } else if (!strcmp(a, "--dialect")) {
         TAKES_VALUE();
         if (!strcmp(v, "openai")) o->defs.dialect = DIALECT_OPENAI;
@@ -191,7 +206,7 @@ static int common_opt(int argc, char **argv, int *i, run_opts_t *o, int *probe)
     else if (!strcmp(a, "--fresh")) o->fresh = 1;
     else if (!strcmp(a, "--insecure")) o->insecure = 1;
     else if (!strcmp(a, "--skip-invalid")) o->skip_invalid = 1;
-    else if (!strcmp(a, "--no-dedup")) o->no_dedup = 1;
+    else if (!strcmp(a, "--no-dedup")) o->dedup = RUN_DEDUP_OFF;
     else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) o->quiet = 1;
     else if (!strcmp(a, "--progress")) o->progress = 1;
     else if (!strcmp(a, "--no-progress")) o->progress = 0;
@@ -264,6 +279,8 @@ int main(int argc, char **argv)
     run_opts_init(&o);
     if (!strcmp(argv[1], "cache"))
         return cmd_cache(argc, argv);
+    if (!strcmp(argv[1], "ledger"))
+        return ledger_cmd(argc, argv);
     if (parse_args(argc, argv, 2, &o, !strcmp(argv[1], "keys") ? &probe : NULL, pos, 2, &npos))
         return RUN_EXIT_USAGE;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {

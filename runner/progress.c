@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include "clock.h"
 #include "output.h"
@@ -45,28 +46,27 @@ static void replace_file(const char *path, const char *data, size_t len)
 
 static void update_rates(run_ctx_t *c, int64_t now)
 {
-    static uint64_t tok_prev;
-    double dt = (double)(now - c->rate_prev_ms) / 1000.0;
+    double dt = (double)(now - c->prog.rate_prev_ms) / 1000.0;
 
-    if (c->rate_prev_ms == 0) {
-        c->rate_prev_ms = now;
-        c->rate_done_prev = c->done_this_run;
-        tok_prev = c->tokens_this_run;
+    if (c->prog.rate_prev_ms == 0) {
+        c->prog.rate_prev_ms = now;
+        c->prog.rate_done_prev = c->prog.done_this_run;
+        c->prog.rate_tok_prev = c->prog.tokens_this_run;
         return;
     }
     if (dt < 1.0)
         return;
     /* exponentially weighted, ~5 s */
     {
-        double rps = (double)(c->done_this_run - c->rate_done_prev) / dt;
-        double tps = (double)(c->tokens_this_run - tok_prev) / dt;
+        double rps = (double)(c->prog.done_this_run - c->prog.rate_done_prev) / dt;
+        double tps = (double)(c->prog.tokens_this_run - c->prog.rate_tok_prev) / dt;
         double a = dt / 5.0 > 1 ? 1 : dt / 5.0;
-        c->rate_rps = c->rate_rps ? c->rate_rps + a * (rps - c->rate_rps) : rps;
-        c->rate_tps = c->rate_tps ? c->rate_tps + a * (tps - c->rate_tps) : tps;
+        c->prog.rate_rps = c->prog.rate_rps ? c->prog.rate_rps + a * (rps - c->prog.rate_rps) : rps;
+        c->prog.rate_tps = c->prog.rate_tps ? c->prog.rate_tps + a * (tps - c->prog.rate_tps) : tps;
     }
-    c->rate_prev_ms = now;
-    c->rate_done_prev = c->done_this_run;
-    tok_prev = c->tokens_this_run;
+    c->prog.rate_prev_ms = now;
+    c->prog.rate_done_prev = c->prog.done_this_run;
+    c->prog.rate_tok_prev = c->prog.tokens_this_run;
 }
 
 static void fmt_eta(double s, char *out, size_t n)
@@ -85,7 +85,7 @@ static void check_alerts(run_ctx_t *c)
 
     if (!c->o->have_budget || c->o->budget <= 0)
         return;
-    spent = budget_spent(&c->budget);
+    spent = ledger_spent(&c->ledger);
     for (int i = 0; i < c->o->nalerts; i++) {
         money_t at = (money_t)((__int128)c->o->budget * c->o->alerts[i] / 100);
         if (!((c->stats.alerts_fired >> i) & 1) && spent >= at) {
@@ -94,7 +94,7 @@ static void check_alerts(run_ctx_t *c)
             money_format(spent, 4, a, sizeof(a));
             money_format_min(c->o->budget, 2, b, sizeof(b));
             fprintf(stderr, "%sllmbatch: alert: spend $%s crossed %u%% of the $%s budget\n",
-                    c->progress_tty ? "\r\033[K" : "", a, c->o->alerts[i], b);
+                    c->prog.tty ? "\r\033[K" : "", a, c->o->alerts[i], b);
         }
     }
 }
@@ -115,14 +115,18 @@ static void write_status(run_ctx_t *c, int64_t now)
                   "succeeded", (json_int_t)c->stats.succeeded,
                   "failed", (json_int_t)c->stats.failed,
                   "pending", (json_int_t)(total > done ? total - done : 0),
-                  "in_flight", c->pool.inflight, "retries", (json_int_t)c->stats.retries,
-                  "requests_per_s", c->rate_rps, "tokens_per_s", c->rate_tps,
-                  "spent_usd", json_usd(budget_spent(&c->budget)),
+                  "in_flight", c->backend->inflight(c), "retries", (json_int_t)c->stats.retries,
+                  "requests_per_s", c->prog.rate_rps, "tokens_per_s", c->prog.rate_tps,
+                  "spent_usd", json_usd(ledger_spent(&c->ledger)),
                   "budget_usd", c->o->have_budget ? json_usd(c->o->budget) : json_null(),
-                  "reserved_usd", json_usd(c->budget.reserved),
+                  "reserved_usd", json_usd(c->ledger.budget.reserved),
                   "requests_sent", (json_int_t)c->stats.requests_sent,
                   "elapsed_s", (double)(now - c->start_ms) / 1000.0,
                   "keys", keys);
+    if (j && c->adm.long_wait_until_ns > now_ns)
+        json_object_set_new(j, "waiting", json_pack("{s:f,s:s}", "seconds",
+                            (double)(c->adm.long_wait_until_ns - now_ns) / 1e9,
+                            "why", c->adm.long_wait_why));
     text = j ? json_dumps(j, JSON_COMPACT) : NULL;
     if (text) {
         size_t n = strlen(text);
@@ -146,10 +150,10 @@ static void write_metrics(run_ctx_t *c)
     buf_printf(&b, "llmbatch_jobs{state=\"failed\"} %llu\n", (unsigned long long)c->stats.failed);
     buf_printf(&b, "llmbatch_jobs{state=\"pending\"} %llu\n",
                (unsigned long long)(total > done ? total - done : 0));
-    buf_printf(&b, "llmbatch_jobs{state=\"in_flight\"} %d\n", c->pool.inflight);
+    buf_printf(&b, "llmbatch_jobs{state=\"in_flight\"} %d\n", c->backend->inflight(c));
     buf_puts(&b, "# HELP llmbatch_spend_usd Money spent (settled) across runs.\n# TYPE llmbatch_spend_usd gauge\n");
-    buf_printf(&b, "llmbatch_spend_usd %.9f\n", money_to_usd(budget_spent(&c->budget)));
-    buf_printf(&b, "llmbatch_reserved_usd %.9f\n", money_to_usd(c->budget.reserved));
+    buf_printf(&b, "llmbatch_spend_usd %.9f\n", money_to_usd(ledger_spent(&c->ledger)));
+    buf_printf(&b, "llmbatch_reserved_usd %.9f\n", money_to_usd(c->ledger.budget.reserved));
     if (c->o->have_budget)
         buf_printf(&b, "llmbatch_budget_usd %.9f\n", money_to_usd(c->o->budget));
     buf_puts(&b, "# HELP llmbatch_tokens_total Tokens by kind.\n# TYPE llmbatch_tokens_total counter\n");
@@ -181,26 +185,61 @@ static void write_metrics(run_ctx_t *c)
     buf_release(&b);
 }
 
+/* " | waiting 59m12s: why" for a wait over a minute, else "". */
+static void wait_text(const run_ctx_t *c, char *out, size_t n)
+{
+    int64_t left = c->adm.long_wait_until_ns - clock_mono_ns();
+    char t[32];
+
+    out[0] = '\0';
+    if (!c->adm.long_wait_until_ns || left <= 0)
+        return;
+    fmt_eta((double)left / 1e9, t, sizeof(t));
+    snprintf(out, n, " | waiting %s: %s", t, c->adm.long_wait_why);
+}
+
+/* One log line when a long wait begins: its reason and when it ends. */
+static void log_long_wait(run_ctx_t *c)
+{
+    int64_t until = c->adm.long_wait_until_ns, left;
+    time_t end;
+    struct tm tm;
+    char when[32];
+
+    if (!until || until == c->prog.wait_logged_ns || c->o->quiet)
+        return;
+    c->prog.wait_logged_ns = until;
+    left = until - clock_mono_ns();
+    end = (time_t)(clock_wall_ms() / 1000 + left / 1000000000LL);
+    gmtime_r(&end, &tm);
+    strftime(when, sizeof(when), "%H:%M:%S UTC", &tm);
+    fprintf(stderr, "%sllmbatch: waiting %.0f s, until %s: %s\n", c->prog.tty ? "\r\033[K" : "",
+            (double)left / 1e9, when, c->adm.long_wait_why);
+}
+
 static void draw_line(run_ctx_t *c, int64_t now, int tty)
 {
+    char waiting[260];
+
     uint64_t total = total_jobs(c), done = c->stats.succeeded + c->stats.failed;
     char eta[32], spent[32], budget[32] = "";
     double remaining = total > done ? (double)(total - done) : 0;
 
-    fmt_eta(c->rate_rps > 0 ? remaining / c->rate_rps : 0, eta, sizeof(eta));
-    money_format(budget_spent(&c->budget), 4, spent, sizeof(spent));
+    fmt_eta(c->prog.rate_rps > 0 ? remaining / c->prog.rate_rps : 0, eta, sizeof(eta));
+    money_format(ledger_spent(&c->ledger), 4, spent, sizeof(spent));
     if (c->o->have_budget) {
         char b[32];
         money_format_min(c->o->budget, 2, b, sizeof(b));
         snprintf(budget, sizeof(budget), "/$%s", b);
     }
+    wait_text(c, waiting, sizeof(waiting));
     fprintf(stderr, "%s%llu/%llu (%.1f%%) | %.0f req/s %.0f tok/s | $%s%s | ETA %s | "
-            "in-flight %d, retries %llu, failed %llu%s",
+            "in-flight %d, retries %llu, failed %llu%s%s",
             tty ? "\r\033[K" : "llmbatch: ",
             (unsigned long long)done, (unsigned long long)total,
-            total ? 100.0 * (double)done / (double)total : 0.0, c->rate_rps, c->rate_tps,
-            spent, budget, eta, c->pool.inflight, (unsigned long long)c->stats.retries,
-            (unsigned long long)c->stats.failed, tty ? "" : "\n");
+            total ? 100.0 * (double)done / (double)total : 0.0, c->prog.rate_rps, c->prog.rate_tps,
+            spent, budget, eta, c->backend->inflight(c), (unsigned long long)c->stats.retries,
+            (unsigned long long)c->stats.failed, waiting, tty ? "" : "\n");
     (void)now;
 }
 
@@ -208,37 +247,38 @@ void progress_tick(run_ctx_t *c, int force)
 {
     int64_t now = clock_mono_ms();
 
-    if (force && c->last_progress_ms == 0) {
-        c->progress_tty = c->o->progress == 1 ||
+    if (force && c->prog.last_draw_ms == 0) {
+        c->prog.tty = c->o->progress == 1 ||
                           (c->o->progress == -1 && isatty(STDERR_FILENO));
         if (c->o->quiet)
-            c->progress_tty = 0;
+            c->prog.tty = 0;
     }
     update_rates(c, now);
     check_alerts(c);
+    log_long_wait(c);
     if (!c->o->quiet) {
-        if (c->progress_tty && (force || now - c->last_progress_ms >= 100)) {
+        if (c->prog.tty && (force || now - c->prog.last_draw_ms >= 100)) {
             draw_line(c, now, 1);
-            c->last_progress_ms = now;
-        } else if (!c->progress_tty && now - c->last_log_ms >= 10000) {
-            if (c->last_log_ms)
+            c->prog.last_draw_ms = now;
+        } else if (!c->prog.tty && now - c->prog.last_log_ms >= 10000) {
+            if (c->prog.last_log_ms)
                 draw_line(c, now, 0);
-            c->last_log_ms = now;
+            c->prog.last_log_ms = now;
         }
     }
     if ((c->o->status_file || c->o->metrics_file) &&
-        (force || now - c->last_status_ms >= 1000)) {
+        (force || now - c->prog.last_status_ms >= 1000)) {
         if (c->o->status_file)
             write_status(c, now);
         if (c->o->metrics_file)
             write_metrics(c);
-        c->last_status_ms = now;
+        c->prog.last_status_ms = now;
     }
 }
 
 void progress_finish(run_ctx_t *c)
 {
     progress_tick(c, 1);
-    if (c->progress_tty && !c->o->quiet)
+    if (c->prog.tty && !c->o->quiet)
         fputc('\n', stderr);
 }

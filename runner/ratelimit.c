@@ -58,19 +58,31 @@ static void rl_key_apply(rl_key_t *k)
     gcra_set_rate(&k->req, rpm);
     gcra_set_rate(&k->tok, tpm);
     /* catching up on late wake-ups is fine against a server's bucket with
-     * room in it, never against the user's own ceiling */
-    k->req.tol_ns = k->tok.tol_ns =
-        (k->server_rpm > 0 || k->server_tpm > 0) && k->user_rpm <= 0 && k->user_tpm <= 0 &&
-        !k->low_remaining && k->factor >= 1.0 ? RL_CATCHUP_NS : 0;
+     * room in it, never against the user's own ceiling; with the bucket
+     * nearly empty, only one request interval may be made up (else every
+     * late wake-up would be lost for good) */
+    k->req.tol_ns = k->tok.tol_ns = 0;
+    if ((k->server_rpm > 0 || k->server_tpm > 0) && k->user_rpm <= 0 && k->user_tpm <= 0) {
+        if (!k->low_remaining && k->factor >= 1.0)
+            k->req.tol_ns = k->tok.tol_ns = RL_CATCHUP_NS;
+        else if (rpm > 0)
+            k->req.tol_ns = (int64_t)(60e9 / rpm);
+    }
 }
 
 void rl_key_init(rl_key_t *k, double user_rpm, double user_tpm)
 {
     *k = (rl_key_t){0};
+    k->window = RL_INITIAL_WINDOW;
     k->user_rpm = user_rpm;
     k->user_tpm = user_tpm;
     k->factor = 1.0;
     rl_key_apply(k);
+}
+
+int rl_key_window_open(const rl_key_t *k, uint32_t inflight)
+{
+    return k->window == 0 || inflight < k->window;
 }
 
 double rl_key_rpm(const rl_key_t *k)
@@ -160,6 +172,8 @@ void rl_key_success(rl_key_t *k, int64_t now_ns)
     int64_t sec = now_ns / NS_PER_S;
 
     rl_key_window(k, now_ns, 0);
+    if (!k->announced && k->window && k->window < UINT32_MAX / 2)
+        k->window++;                         /* slow start: +1 per success */
     if (!k->first_ok_ns)
         k->first_ok_ns = now_ns;
     if (sec - k->ok_epoch_s >= 8 || sec < k->ok_epoch_s) {
@@ -209,8 +223,11 @@ void rl_key_observe(rl_key_t *k, int64_t now_ns, const rl_info_t *in)
         in->remaining_tokens * 100 < in->limit_tokens)
         low = 1;
     k->low_remaining = low;
-    if (k->server_rpm > 0 || k->server_tpm > 0)
+    if (k->server_rpm > 0 || k->server_tpm > 0) {
         k->learned_rpm = 0;                  /* announced limits win */
+        k->announced = 1;
+        k->window = 0;                       /* ... and pace the key */
+    }
     rl_key_apply(k);
 }
 
@@ -253,6 +270,8 @@ void rl_key_on_429(rl_key_t *k, int64_t now_ns, int64_t retry_after_ms,
     } else if (!rl_key_pressure(k)) {
         decrease = 0;              /* a stray 429 among successes: only its job waits */
     } else {
+        if (k->window > RL_INITIAL_WINDOW * 2)
+            k->window /= 2;        /* slow start's multiplicative decrease */
         /* nothing announced: learn a rate from what got through */
         int hint = retry_after_ms > 0 && retry_after_ms < 1000;
 

@@ -32,6 +32,9 @@
  *     a 429 the key is unlimited again.
  * The whole key pauses (cooling) only when the server says its bucket is
  * empty (remaining 0); otherwise only the 429'd job waits its retry-after.
+ * Before the first reply the key keeps a small in-flight window (see
+ * rl_key_t.window), so a first burst cannot overrun a bucket it knows
+ * nothing about.
  */
 #ifndef LLMB_RATELIMIT_H
 #define LLMB_RATELIMIT_H
@@ -59,8 +62,17 @@ void    gcra_take(gcra_t *g, int64_t now_ns, uint64_t units);
 #define RL_PRESSURE      0.2                  /* share of 429s that means "too fast" */
 #define RL_PRESSURE_MIN  10                   /* ... and at least this many of them */
 
+#define RL_INITIAL_WINDOW 4                   /* in flight before the first reply */
+
 typedef struct rl_key {
     gcra_t   req, tok;
+    /* In-flight window: until a reply has shown the key's limits, at most
+     * RL_INITIAL_WINDOW requests are in flight; a server that announces
+     * limits is then paced by them (window 0 = none); one that announces
+     * nothing gets a window that grows by one per success (TCP slow start:
+     * it doubles each round trip) and halves on rate pressure. */
+    uint32_t window;
+    int      announced;
     double   user_rpm, user_tpm;       /* keys file; 0 = none */
     double   server_rpm, server_tpm;   /* announced; 0 = unknown */
     double   learned_rpm;              /* no limit known: AIMD rate; 0 = none */
@@ -83,6 +95,8 @@ typedef struct rl_key {
 } rl_key_t;
 
 void    rl_key_init(rl_key_t *k, double user_rpm, double user_tpm);
+/* 1 if another request may be in flight (inflight = those already are). */
+int     rl_key_window_open(const rl_key_t *k, uint32_t inflight);
 /* ns until this key may start a request (0 = now). */
 int64_t rl_key_wait_ns(rl_key_t *k, int64_t now_ns);
 void    rl_key_take(rl_key_t *k, int64_t now_ns, uint64_t tokens);

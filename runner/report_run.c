@@ -23,34 +23,6 @@ static const char *stop_name(int stop, int exit_code)
     return "completed";
 }
 
-static json_t *usage_obj(const usage_t *u)
-{
-    return json_pack("{s:I,s:I,s:I,s:I,s:I}",
-                     "input", (json_int_t)(u->input + u->cached_input + u->cache_write),
-                     "cached_input", (json_int_t)u->cached_input,
-                     "cache_write", (json_int_t)u->cache_write,
-                     "output", (json_int_t)u->output,
-                     "reasoning", (json_int_t)u->reasoning);
-}
-
-static json_t *by_model_obj(const stats_t *s)
-{
-    json_t *o = json_object();
-    for (size_t i = 0; i < s->nmodels; i++) {
-        const model_stats_t *m = &s->models[i];
-        json_object_set_new(o, m->model, json_pack(
-            "{s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:b}",
-            "requests", (json_int_t)m->requests,
-            "input_tokens", (json_int_t)(m->tok.input + m->tok.cached_input + m->tok.cache_write),
-            "cached_input_tokens", (json_int_t)m->tok.cached_input,
-            "cache_write_tokens", (json_int_t)m->tok.cache_write,
-            "output_tokens", (json_int_t)m->tok.output,
-            "reasoning_tokens", (json_int_t)m->tok.reasoning,
-            "cost_usd", json_usd(m->cost), "priced", !m->unpriced));
-    }
-    return o;
-}
-
 static json_t *build_report(run_ctx_t *c, int exit_code)
 {
     const stats_t *s = &c->stats;
@@ -59,7 +31,7 @@ static json_t *build_report(run_ctx_t *c, int exit_code)
     uint64_t done = s->succeeded + s->failed;
     json_t *r, *keys = json_object(), *status = stats_by_status_json(s), *alerts = json_array();
     uint64_t n429 = s->rate_limited;
-    money_t spent = budget_spent(&c->budget);
+    money_t spent = ledger_spent(&c->ledger);
 
     for (size_t i = 0; i < s->nkeys; i++) {
         const key_stats_t *k = &s->keys[i];
@@ -76,7 +48,7 @@ static json_t *build_report(run_ctx_t *c, int exit_code)
     r = json_pack("{s:i,s:i,s:s,s:s,s:s,s:s}",
                   "llmbatch_report", 1, "exit_code", exit_code,
                   "stop_reason", stop_name(c->stop, exit_code),
-                  "input", o->input, "results", o->results, "errors", c->errors_path);
+                  "input", o->input, "results", o->results, "errors", c->files.errors_path);
     if (!r)
         return NULL;
     json_object_set_new(r, "jobs", json_pack("{s:I,s:I,s:I,s:I,s:I}",
@@ -90,10 +62,10 @@ static json_t *build_report(run_ctx_t *c, int exit_code)
         "reserved_unconfirmed", json_usd(s->unconfirmed),
         "estimated", json_usd(s->estimated),
         "possibly_billed_failures", json_usd(s->possibly_billed),
-        "overrun", json_usd(c->budget.overrun),
+        "overrun", json_usd(c->ledger.budget.overrun),
         "total_pp", (json_int_t)spent));
-    json_object_set_new(r, "tokens", usage_obj(&s->tok));
-    json_object_set_new(r, "by_model", by_model_obj(s));
+    json_object_set_new(r, "tokens", stats_usage_json(&s->tok));
+    json_object_set_new(r, "by_model", stats_by_model_json(s));
     json_object_set_new(r, "by_key", keys);
     json_object_set_new(r, "http", json_pack("{s:I,s:I,s:o,s:I,s:I,s:I}",
         "requests_sent", (json_int_t)s->requests_sent, "retries", (json_int_t)s->retries,
@@ -127,7 +99,7 @@ static void summary(run_ctx_t *c, int exit_code)
         return;
     for (int i = 500; i < 600; i++)
         e5 += s->by_status[i];
-    money_format(budget_spent(&c->budget), 4, a, sizeof(a));
+    money_format(ledger_spent(&c->ledger), 4, a, sizeof(a));
     money_format(s->unconfirmed, 4, u, sizeof(u));
     money_format(s->estimated, 4, e, sizeof(e));
     fprintf(stderr, "llmbatch: %s after %.1f s: %llu jobs, %llu succeeded, %llu failed, "
@@ -170,7 +142,7 @@ static void summary(run_ctx_t *c, int exit_code)
                     k->reason[0] ? ": " : "", k->reason);
     }
     fprintf(stderr, "  results   %s\n  errors    %s\n  report    %s\n",
-            c->o->results, c->errors_path, c->report_path);
+            c->o->results, c->files.errors_path, c->files.report_path);
     switch (exit_code) {
     case RUN_EXIT_BUDGET:
         fprintf(stderr, "llmbatch: stopped at the spend cap: the next job's worst-case cost "
@@ -198,156 +170,10 @@ void report_finish(run_ctx_t *c, int exit_code)
     run_sync_stats(c);
     r = build_report(c, exit_code);
     text = r ? json_dumps(r, JSON_INDENT(2)) : NULL;
-    if (!text || write_file_atomic(c->report_path, text, strlen(text)) != 0)
-        fprintf(stderr, "llmbatch: cannot write the report %s: %s\n", c->report_path,
+    if (!text || write_file_atomic(c->files.report_path, text, strlen(text)) != 0)
+        fprintf(stderr, "llmbatch: cannot write the report %s: %s\n", c->files.report_path,
                 text ? strerror(errno) : "out of memory");
     free(text);
     json_decref(r);
     summary(c, exit_code);
-}
-
-/* ---- llmbatch report FILE ---------------------------------------------- */
-
-static int report_checkpoint(const char *path)
-{
-    ckpt_t ck;
-    stats_t s;
-    char err[1024], a[32], u[32];
-    uint64_t done, total;
-    json_t *r;
-    char *text;
-
-    stats_init(&s);
-    if (ckpt_load(path, &ck, &s, err, sizeof(err)) != 1) {
-        fprintf(stderr, "llmbatch: %s\n", err);
-        stats_release(&s);
-        return RUN_EXIT_USAGE;
-    }
-    done = ckpt_count_done(&ck);
-    total = stats_total_jobs(&s, ck.njobs);
-    money_format(money_add(s.spent, ck.hwm), 6, a, sizeof(a));
-    money_format(money_add(s.unconfirmed, ck.hwm), 6, u, sizeof(u));
-    r = json_pack("{s:s,s:s,s:{s:I,s:I,s:I,s:I,s:I},s:{s:o,s:o,s:o},s:o,s:o,s:i,s:b}",
-                  "checkpoint", path, "input", ck.input_path ? ck.input_path : "",
-                  "jobs", "total", (json_int_t)total, "done", (json_int_t)done,
-                  "succeeded", (json_int_t)s.succeeded, "failed", (json_int_t)s.failed,
-                  "pending", (json_int_t)(total > done ? total - done : 0),
-                  "cost_usd", "total", json_usd(money_add(s.spent, ck.hwm)),
-                  "reserved_unconfirmed", json_usd(money_add(s.unconfirmed, ck.hwm)),
-                  "estimated", json_usd(s.estimated),
-                  "tokens", usage_obj(&s.tok), "by_model", by_model_obj(&s),
-                  "runs", (int)s.runs, "complete", ck.complete);
-    text = r ? json_dumps(r, JSON_INDENT(2)) : NULL;
-    if (text)
-        printf("%s\n", text);
-    fprintf(stderr, "%s: %llu of %llu jobs done (%llu succeeded, %llu failed), %llu pending; "
-            "spent $%s (of which possibly billed at interruptions $%s) over %u run%s\n",
-            ck.input_path ? ck.input_path : path, (unsigned long long)done,
-            (unsigned long long)total, (unsigned long long)s.succeeded,
-            (unsigned long long)s.failed, (unsigned long long)(total > done ? total - done : 0),
-            a, u, s.runs, s.runs == 1 ? "" : "s");
-    free(text);
-    json_decref(r);
-    ckpt_release(&ck);
-    stats_release(&s);
-    return 0;
-}
-
-static int report_results(const char *path, const char *prices_path)
-{
-    char err[1024];
-    prices_t *p = prices_load(prices_path, err, sizeof(err));
-    reader_t *rd;
-    stats_t s;
-    const char *line;
-    size_t len;
-    uint64_t lineno, bad = 0, no_usage = 0;
-    money_t total = 0;
-    int got, rc = RUN_EXIT_USAGE;
-    json_t *r;
-    char *text;
-
-    if (!p) {
-        fprintf(stderr, "llmbatch: %s\n", err);
-        return RUN_EXIT_USAGE;
-    }
-    if (!(rd = reader_open(path, err, sizeof(err)))) {
-        fprintf(stderr, "llmbatch: %s\n", err);
-        prices_free(p);
-        return RUN_EXIT_USAGE;
-    }
-    stats_init(&s);
-    while ((got = reader_next(rd, &line, &len, &lineno)) == READER_LINE ||
-           got == READER_TOOLONG) {
-        json_t *j, *body;
-        const char *model, *type;
-        usage_t u;
-        const price_t *pr;
-        money_t cost = 0;
-
-        if (got == READER_TOOLONG || len == 0)
-            continue;
-        j = json_loadb(line, len, 0, NULL);
-        body = json_object_get(json_object_get(j, "response"), "body");
-        model = json_string_value(json_object_get(body, "model"));
-        if (!j || !json_is_object(body) || !model) {
-            bad++;
-            json_decref(j);
-            continue;
-        }
-        type = json_string_value(json_object_get(body, "type"));
-        memset(&u, 0, sizeof(u));
-        if (!provider_usage(type && strcmp(type, "message") == 0 ? DIALECT_ANTHROPIC
-                                                                  : DIALECT_OPENAI, body, &u))
-            no_usage++;
-        if (json_is_object(json_object_get(j, "llmbatch"))) {
-            json_decref(j);            /* served from cache/dedup: not billed */
-            continue;
-        }
-        pr = prices_lookup(p, model);
-        if (pr)
-            cost = price_cost(pr, &u);
-        total = money_add(total, cost);
-        stats_account(&s, model, NULL, &u, cost, pr != NULL, 1);
-        s.succeeded++;
-        json_decref(j);
-    }
-    if (got == READER_ERR) {
-        fprintf(stderr, "llmbatch: %s: %s\n", path, reader_error(rd));
-        goto out;
-    }
-    r = json_pack("{s:s,s:I,s:I,s:I,s:{s:o,s:I},s:o,s:o,s:{s:s,s:s}}",
-                  "results", path, "responses", (json_int_t)s.succeeded,
-                  "unreadable_lines", (json_int_t)bad, "without_usage", (json_int_t)no_usage,
-                  "cost_usd", "total", json_usd(total), "total_pp", (json_int_t)total,
-                  "tokens", usage_obj(&s.tok), "by_model", by_model_obj(&s),
-                  "prices", "file", p->path ? p->path : "", "updated", p->updated ? p->updated : "");
-    text = r ? json_dumps(r, JSON_INDENT(2)) : NULL;
-    if (text)
-        printf("%s\n", text);
-    free(text);
-    json_decref(r);
-    rc = 0;
-out:
-    stats_release(&s);
-    reader_free(rd);
-    prices_free(p);
-    return rc;
-}
-
-int report_cmd(const char *path, const char *prices_path)
-{
-    FILE *f = fopen(path, "r");
-    char head[32] = {0};
-    size_t n;
-
-    if (!f) {
-        fprintf(stderr, "llmbatch: %s: %s\n", path, strerror(errno));
-        return RUN_EXIT_USAGE;
-    }
-    n = fread(head, 1, sizeof(head) - 1, f);
-    fclose(f);
-    if (n > 0 && strncmp(head, "{\"llmbatch_checkpoint\"", 22) == 0)
-        return report_checkpoint(path);
-    return report_results(path, prices_path);
 }

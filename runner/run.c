@@ -14,27 +14,12 @@
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
+#include "cli.h"
 #include "clock.h"
 #include "hash.h"
 #include "report_run.h"
 #include "run_int.h"
-
-extern volatile sig_atomic_t g_signals;
-extern volatile sig_atomic_t g_last_signal;
-static int g_sig_fd = -1;
-
-static void on_signal(int sig)
-{
-    int saved = errno;
-    g_last_signal = sig;
-    g_signals++;
-    if (g_sig_fd >= 0) {
-        char b = 1;
-        ssize_t w = write(g_sig_fd, &b, 1);
-        (void)w;
-    }
-    errno = saved;
-}
+#include "url.h"
 
 void run_opts_init(run_opts_t *o)
 {
@@ -233,40 +218,6 @@ static uint64_t settings_hash(const run_opts_t *o)
     return hash64(s, n > 0 ? (size_t)n : 0);
 }
 
-static const char *default_prices_path(void)
-{
-    const char *env = getenv("LLMBATCH_PRICES");
-    if (env && *env)
-        return env;
-    if (access(LLMB_PRICES_DEFAULT, R_OK) == 0)
-        return LLMB_PRICES_DEFAULT;
-    return LLMB_PRICES_SOURCE;
-}
-
-static char *base_url_for(const run_opts_t *o, dialect_t d)
-{
-    const char *env = getenv(provider_base_url_env(d));
-    const char *u = o->base_url ? o->base_url
-                  : env && *env ? env
-                  : provider_default_base_url(d);
-    return strdup(u);
-}
-
-void run_sync_stats(run_ctx_t *c)
-{
-    int64_t now_ns = clock_mono_ns();
-
-    c->stats.spent = budget_spent(&c->budget);
-    c->stats.possibly_billed = money_add(c->base_possibly_billed, c->budget.possibly_billed);
-    c->stats.estimated = money_add(c->base_estimated, c->budget.estimated);
-    for (size_t i = 0; i < c->keys.n; i++) {
-        api_key_t *k = &c->keys.v[i];
-        key_stats_t *ks = stats_key(&c->stats, k->name);
-        if (ks)
-            snprintf(ks->state, sizeof(ks->state), "%s", key_state_name(keys_state(k, now_ns)));
-    }
-}
-
 static void warn_reservations(run_ctx_t *c)
 {
     const run_opts_t *o = c->o;
@@ -274,21 +225,21 @@ static void warn_reservations(run_ctx_t *c)
     uint64_t fit;
     char a[32], b[32];
 
-    if (!o->have_budget || c->scan.max_reservation <= 0)
+    if (!o->have_budget || c->adm.scan.max_reservation <= 0)
         return;
-    room = o->budget - budget_spent(&c->budget);
+    room = o->budget - budget_spent(&c->ledger.budget);
     if (room <= 0)
         return;
-    fit = (uint64_t)(room / c->scan.max_reservation);
+    fit = (uint64_t)(room / c->adm.scan.max_reservation);
     if (fit >= (uint64_t)o->concurrency)
         return;
-    money_format(c->scan.max_reservation, 4, a, sizeof(a));
+    money_format(c->adm.scan.max_reservation, 4, a, sizeof(a));
     money_format_min(room, 2, b, sizeof(b));
     fprintf(stderr, "llmbatch: warning: the largest job reserves $%s (its worst case), so "
             "the $%s left under --budget lets only %llu such requests be in flight at once "
             "(--concurrency %d).\n", a, b, (unsigned long long)fit, o->concurrency);
-    for (size_t i = 0; i < c->scan.nmodels; i++) {
-        scan_model_t *m = &c->scan.models[i];
+    for (size_t i = 0; i < c->adm.scan.nmodels; i++) {
+        scan_model_t *m = &c->adm.scan.models[i];
         if (m->no_max_tokens)
             fprintf(stderr, "llmbatch:   %llu %s jobs set no max_tokens and reserve the model's "
                     "whole output limit: set max_tokens in the requests or pass --max-tokens "
@@ -325,27 +276,27 @@ static int prepare_checkpoint(run_ctx_t *c, uint64_t isize, uint64_t ihash, int 
 
     *resumed = 0;
     if (o->fresh) {
-        if (move_aside(o->results) || move_aside(c->errors_path) ||
-            move_aside(c->report_path) || move_aside(c->ckpt_path)) {
+        if (move_aside(o->results) || move_aside(c->files.errors_path) ||
+            move_aside(c->files.report_path) || move_aside(c->files.ckpt_path)) {
             fprintf(stderr, "llmbatch: --fresh: cannot move old files aside: %s\n",
                     strerror(errno));
             return RUN_EXIT_IO;
         }
         return 0;
     }
-    if (c->spooled) {
+    if (c->files.spooled) {
         /* stdin keeps no checkpoint: never write over another run's files */
-        if (file_nonempty(o->results) || file_nonempty(c->errors_path) ||
-            access(c->ckpt_path, F_OK) == 0) {
+        if (file_nonempty(o->results) || file_nonempty(c->files.errors_path) ||
+            access(c->files.ckpt_path, F_OK) == 0) {
             fprintf(stderr, "llmbatch: %s, %s or %s already exists; a run from stdin "
                     "cannot resume it and will not overwrite it.  Use another -o, or "
                     "--fresh to move the old files aside.\n",
-                    o->results, c->errors_path, c->ckpt_path);
+                    o->results, c->files.errors_path, c->files.ckpt_path);
             return RUN_EXIT_USAGE;
         }
         return 0;
     }
-    rc = ckpt_load(c->ckpt_path, &c->ckpt, &c->stats, err, sizeof(err));
+    rc = ckpt_load(c->files.ckpt_path, &c->ckpt, &c->stats, err, sizeof(err));
     if (rc < 0) {
         fprintf(stderr, "llmbatch: %s\nllmbatch: rerun with --fresh to start over "
                 "(the old files are moved aside, not deleted)\n", err);
@@ -354,11 +305,11 @@ static int prepare_checkpoint(run_ctx_t *c, uint64_t isize, uint64_t ihash, int 
     if (rc == 0) {
         stats_release(&c->stats);
         stats_init(&c->stats);
-        if (file_nonempty(o->results) || file_nonempty(c->errors_path)) {
+        if (file_nonempty(o->results) || file_nonempty(c->files.errors_path)) {
             fprintf(stderr, "llmbatch: %s or %s already exists, but there is no checkpoint "
                     "(%s) to resume from; refusing to overwrite it.  Rerun with --fresh "
                     "to move the old files aside and start over.\n",
-                    o->results, c->errors_path, c->ckpt_path);
+                    o->results, c->files.errors_path, c->files.ckpt_path);
             return RUN_EXIT_USAGE;
         }
         return 0;
@@ -366,13 +317,13 @@ static int prepare_checkpoint(run_ctx_t *c, uint64_t isize, uint64_t ihash, int 
     if (c->ckpt.input_size != isize || c->ckpt.input_hash != ihash) {
         fprintf(stderr, "llmbatch: %s changed since the checkpoint %s was written "
                 "(size or content differs); refusing to resume.  Rerun with --fresh to "
-                "start over (the old outputs are moved aside).\n", o->input, c->ckpt_path);
+                "start over (the old outputs are moved aside).\n", o->input, c->files.ckpt_path);
         return RUN_EXIT_USAGE;
     }
     if (c->ckpt.settings_hash != settings_hash(o)) {
         fprintf(stderr, "llmbatch: --model, --max-tokens, --dialect or --skip-invalid differ "
                 "from the run that wrote %s; refusing to resume with other requests.  Use "
-                "the same flags, or --fresh to start over.\n", c->ckpt_path);
+                "the same flags, or --fresh to start over.\n", c->files.ckpt_path);
         return RUN_EXIT_USAGE;
     }
     *resumed = 1;
@@ -382,42 +333,27 @@ static int prepare_checkpoint(run_ctx_t *c, uint64_t isize, uint64_t ihash, int 
 static void free_ctx(run_ctx_t *c)
 {
     sched_release(c);
-    if (c->pool.multi)
-        pool_release(&c->pool);
-    output_close(&c->out_ok);
-    output_close(&c->out_err);
+    live_release(c);
+    output_close(&c->files.out_ok);
+    output_close(&c->files.out_err);
     cache_close(c->cache);
-    reader_free(c->rd);
     prices_free(c->prices);
-    if (c->key_hdrs)
-        for (size_t i = 0; i < c->keys.n; i++)
-            pool_headers_free(c->key_hdrs[i]);
-    free(c->key_hdrs);
     keys_release(&c->keys);
     ckpt_release(&c->ckpt);
     stats_release(&c->stats);
-    scan_result_release(&c->scan);
-    free(c->dedup);
-    if (c->spooled && c->input_path)
-        unlink(c->input_path);
-    free(c->input_path);
-    free(c->errors_path);
-    free(c->report_path);
-    free(c->ckpt_path);
-    free(c->base_url[0]);
-    free(c->base_url[1]);
-    for (int d = 0; d < 2; d++)
-        for (int e = 0; e < 5; e++)
-            free(c->urls[d][e]);
-
-    if (c->sig_pipe[0] >= 0) close(c->sig_pipe[0]);
-    if (c->sig_pipe[1] >= 0) close(c->sig_pipe[1]);
+    if (c->files.spooled && c->files.input_path)
+        unlink(c->files.input_path);
+    free(c->files.input_path);
+    free(c->files.errors_path);
+    free(c->files.report_path);
+    free(c->files.ckpt_path);
+    signals_restore();
 }
 
 static int exit_code(const run_ctx_t *c)
 {
     uint64_t done = ckpt_count_done(&c->ckpt);
-    int pending = !(c->rd_eof && done >= c->ckpt.njobs && c->active == 0);
+    int pending = !(c->adm.rd_eof && done >= c->ckpt.njobs && c->adm.active == 0);
 
     switch (c->stop) {
     case STOP_IO:     return RUN_EXIT_IO;
@@ -429,55 +365,184 @@ static int exit_code(const run_ctx_t *c)
     return c->stats.failed ? RUN_EXIT_FAILED : RUN_EXIT_OK;
 }
 
+static int oom(void)
+{
+    fprintf(stderr, "llmbatch: out of memory\n");
+    return RUN_EXIT_IO;
+}
+
+/* Paths derived from -o, and the input (stdin spooled).  0 or an exit code. */
+static int setup_files(run_ctx_t *c)
+{
+    const run_opts_t *o = c->o;
+    run_files_t *f = &c->files;
+
+    if (!(f->errors_path = o->errors ? strdup(o->errors) : path_with(o->results, "errors")) ||
+        !(f->report_path = o->report ? strdup(o->report) : report_path_for(o->results)))
+        return oom();
+    if (o->checkpoint) {
+        if (!(f->ckpt_path = strdup(o->checkpoint)))
+            return oom();
+    } else {
+        size_t n = strlen(o->results) + 6;
+        if (!(f->ckpt_path = malloc(n)))
+            return oom();
+        snprintf(f->ckpt_path, n, "%s.ckpt", o->results);
+    }
+    if (paths_collide(o->input, o->results, f->errors_path, f->report_path, f->ckpt_path)) {
+        fprintf(stderr, "llmbatch: the input, results, errors, report and checkpoint "
+                "files must all be different files\n");
+        return RUN_EXIT_USAGE;
+    }
+    if (strcmp(o->input, "-") == 0) {
+        if (!(f->input_path = spool_stdin())) {
+            fprintf(stderr, "llmbatch: cannot spool stdin to a temporary file: %s\n",
+                    strerror(errno));
+            return RUN_EXIT_USAGE;
+        }
+        f->spooled = 1;
+        if (!o->quiet)
+            fprintf(stderr, "llmbatch: reading jobs from stdin: no checkpoint is kept, so "
+                    "this run cannot be resumed (give a file to make it resumable)\n");
+    } else if (!(f->input_path = strdup(o->input))) {
+        return oom();
+    }
+    return 0;
+}
+
+/* Validates the input before anything is sent.  A resumed job was
+ * validated by the run that wrote the checkpoint (same input, same
+ * settings).  0 or an exit code. */
+static int validate_input(run_ctx_t *c, int resumed)
+{
+    const run_opts_t *o = c->o;
+    scan_opts_t so;
+    int rc;
+
+    if (resumed && !o->skip_invalid && !o->have_budget)
+        return 0;
+    so = (scan_opts_t){ &o->defs, c->prices, o->have_budget, o->skip_invalid, o->have_budget,
+                        20, stderr, c->files.spooled ? "<stdin>" : o->input,
+                        /* validate with the parser the run will use */
+                        !o->have_budget && !o->cache_dir };
+    rc = scan_input(c->files.input_path, &so, &c->adm.scan);
+    if (rc != 0) {
+        if (rc == 2)
+            fprintf(stderr, "llmbatch: %s: %llu invalid line%s; nothing was sent "
+                    "(fix them, or pass --skip-invalid to send them to the errors file)\n",
+                    o->input, (unsigned long long)c->adm.scan.invalid,
+                    c->adm.scan.invalid == 1 ? "" : "s");
+        return RUN_EXIT_USAGE;
+    }
+    c->stats.jobs_total = c->adm.scan.jobs;
+    if (ckpt_resize(&c->ckpt, c->adm.scan.jobs))
+        return oom();
+    c->ckpt.dialects = c->adm.scan.dialects;
+    return 0;
+}
+
+/* The API base of every dialect the input uses must be usable: a typo is
+ * refused before anything is sent (exit 2), not found job by job. */
+static int check_base_urls(run_ctx_t *c)
+{
+    static const char *env[] = { "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL" };
+    char err[200];
+
+    for (int d = 0; d < 2; d++) {
+        const char *u = cli_base_url((dialect_t)d, c->o->base_url);
+        if (!(c->ckpt.dialects & (1u << d)) || url_check_base(u, err, sizeof(err)) == 0)
+            continue;
+        fprintf(stderr, "llmbatch: %s \"%.200s\" %s; nothing was sent\n",
+                c->o->base_url ? "--base-url" : env[d], u, err);
+        return RUN_EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* Money carried over from earlier runs: settled spend plus what may have
+ * been in flight at their last commit. */
+static void carry_money(run_ctx_t *c, int resumed)
+{
+    const run_opts_t *o = c->o;
+
+    ledger_init(&c->ledger, o->have_budget, o->budget, o->rpm, o->tpm);
+    if (!resumed)
+        return;
+    c->ledger.budget.prior = money_add(c->stats.spent, c->ckpt.hwm);
+    c->stats.unconfirmed = money_add(c->stats.unconfirmed, c->ckpt.hwm);
+    c->base_possibly_billed = c->stats.possibly_billed;
+    c->base_estimated = c->stats.estimated;
+    c->ckpt.hwm = 0;
+    if (!o->quiet) {
+        char a[32];
+        money_format(ledger_spent(&c->ledger), 4, a, sizeof(a));
+        fprintf(stderr, "llmbatch: resuming %s: %llu of %llu jobs already done, $%s "
+                "spent so far\n", o->input, (unsigned long long)ckpt_count_done(&c->ckpt),
+                (unsigned long long)c->ckpt.njobs, a);
+    }
+}
+
+/* Outputs, the reader, the cache, admission and the backend.  0 or an exit
+ * code. */
+static int open_run(run_ctx_t *c, int resumed)
+{
+    const run_opts_t *o = c->o;
+    char err[1024];
+
+    if (output_open(&c->files.out_ok, o->results, resumed ? c->ckpt.results_size : 0,
+                    err, sizeof(err)) ||
+        output_open(&c->files.out_err, c->files.errors_path,
+                    resumed ? c->ckpt.errors_size : 0, err, sizeof(err))) {
+        fprintf(stderr, "llmbatch: %s\n", err);
+        return RUN_EXIT_IO;
+    }
+    if (!(c->adm.rd = reader_open(c->files.input_path, err, sizeof(err)))) {
+        fprintf(stderr, "llmbatch: %s\n", err);
+        return RUN_EXIT_USAGE;
+    }
+    if (o->cache_dir) {
+        c->cache = cache_open(o->cache_dir, err, sizeof(err));
+        if (!c->cache)
+            fprintf(stderr, "llmbatch: warning: %s\n", err);
+    }
+    c->adm.defs = o->defs;
+    if (c->cache)
+        c->adm.defs.flags |= JOB_WANT_KEY;      /* canonical: shared across runs */
+    else if (o->dedup != RUN_DEDUP_OFF)
+        c->adm.defs.flags |= JOB_RAW_KEY;       /* in-run: byte-identical bodies */
+    if (!o->have_budget)
+        c->adm.defs.flags |= JOB_FAST;          /* exact bounds need the full parse */
+    if (admit_init(c))
+        return oom();
+    c->backend = &live_backend;
+    if (live_init(c)) {
+        fprintf(stderr, "llmbatch: cannot initialise libcurl\n");
+        return RUN_EXIT_IO;
+    }
+    if (signals_install() != 0) {
+        fprintf(stderr, "llmbatch: pipe: %s\n", strerror(errno));
+        return RUN_EXIT_IO;
+    }
+    return 0;
+}
+
 int run_main(const run_opts_t *o)
 {
     run_ctx_t ctx, *c = &ctx;
     char err[1024];
     uint64_t isize = 0, ihash = 0;
-    int rc = RUN_EXIT_USAGE, resumed = 0, scan_rc;
-    struct sigaction sa;
-    pool_opts_t po;
-    scan_opts_t so;
+    int rc, resumed = 0;
 
     memset(c, 0, sizeof(*c));
     c->o = o;
-    c->sig_pipe[0] = c->sig_pipe[1] = -1;
     stats_init(&c->stats);
     ckpt_init(&c->ckpt);
     c->start_ms = clock_mono_ms();
 
-    if (!(c->errors_path = o->errors ? strdup(o->errors) : path_with(o->results, "errors")) ||
-        !(c->report_path = o->report ? strdup(o->report) : report_path_for(o->results)))
-        goto oom;
-    if (o->checkpoint) {
-        if (!(c->ckpt_path = strdup(o->checkpoint)))
-            goto oom;
-    } else {
-        size_t n = strlen(o->results) + 6;
-        if (!(c->ckpt_path = malloc(n)))
-            goto oom;
-        snprintf(c->ckpt_path, n, "%s.ckpt", o->results);
-    }
-    if (paths_collide(o->input, o->results, c->errors_path, c->report_path, c->ckpt_path)) {
-        fprintf(stderr, "llmbatch: the input, results, errors, report and checkpoint "
-                "files must all be different files\n");
+    if ((rc = setup_files(c)) != 0)
         goto out;
-    }
-    if (strcmp(o->input, "-") == 0) {
-        if (!(c->input_path = spool_stdin())) {
-            fprintf(stderr, "llmbatch: cannot spool stdin to a temporary file: %s\n",
-                    strerror(errno));
-            goto out;
-        }
-        c->spooled = 1;
-        if (!o->quiet)
-            fprintf(stderr, "llmbatch: reading jobs from stdin: no checkpoint is kept, so "
-                    "this run cannot be resumed (give a file to make it resumable)\n");
-    } else if (!(c->input_path = strdup(o->input))) {
-        goto oom;
-    }
-
-    if (!(c->prices = prices_load(o->prices ? o->prices : default_prices_path(), err, sizeof(err)))) {
+    rc = RUN_EXIT_USAGE;
+    if (!(c->prices = prices_load(cli_prices_path(o->prices), err, sizeof(err)))) {
         fprintf(stderr, "llmbatch: %s\n", err);
         goto out;
     }
@@ -485,36 +550,16 @@ int run_main(const run_opts_t *o)
         fprintf(stderr, "llmbatch: %s\n", err);
         goto out;
     }
-    if (input_fingerprint(c->input_path, &isize, &ihash, err, sizeof(err))) {
+    if (input_fingerprint(c->files.input_path, &isize, &ihash, err, sizeof(err))) {
         fprintf(stderr, "llmbatch: %s\n", err);
         goto out;
     }
     c->seed = ihash;
     if ((rc = prepare_checkpoint(c, isize, ihash, &resumed)) != 0)
         goto out;
+    if ((rc = validate_input(c, resumed)) != 0)
+        goto out;
     rc = RUN_EXIT_USAGE;
-
-    /* Validate before anything is sent.  A resumed job was validated by the
-     * run that wrote the checkpoint (same input, same settings). */
-    if (!resumed || o->skip_invalid || o->have_budget) {
-        so = (scan_opts_t){ &o->defs, c->prices, o->have_budget, o->skip_invalid, o->have_budget,
-                            20, stderr, c->spooled ? "<stdin>" : o->input,
-                            /* validate with the parser the run will use */
-                            !o->have_budget && !o->cache_dir };
-        scan_rc = scan_input(c->input_path, &so, &c->scan);
-        if (scan_rc != 0) {
-            if (scan_rc == 2)
-                fprintf(stderr, "llmbatch: %s: %llu invalid line%s; nothing was sent "
-                        "(fix them, or pass --skip-invalid to send them to the errors file)\n",
-                        o->input, (unsigned long long)c->scan.invalid,
-                        c->scan.invalid == 1 ? "" : "s");
-            goto out;
-        }
-        c->stats.jobs_total = c->scan.jobs;
-        if (ckpt_resize(&c->ckpt, c->scan.jobs))
-            goto oom;
-        c->ckpt.dialects = c->scan.dialects;
-    }
     if (check_keys(c, c->ckpt.dialects))
         goto out;
     c->ckpt.input_size = isize;
@@ -523,87 +568,19 @@ int run_main(const run_opts_t *o)
     free(c->ckpt.input_path);
     c->ckpt.input_path = strdup(o->input);
 
-    /* money carried over: settled spend plus what may have been in flight */
-    budget_init(&c->budget, o->have_budget, o->budget);
-    if (resumed) {
-        c->budget.prior = money_add(c->stats.spent, c->ckpt.hwm);
-        c->stats.unconfirmed = money_add(c->stats.unconfirmed, c->ckpt.hwm);
-        c->base_possibly_billed = c->stats.possibly_billed;
-        c->base_estimated = c->stats.estimated;
-        c->ckpt.hwm = 0;
-        if (!o->quiet) {
-            char a[32];
-            money_format(budget_spent(&c->budget), 4, a, sizeof(a));
-            fprintf(stderr, "llmbatch: resuming %s: %llu of %llu jobs already done, $%s "
-                    "spent so far\n", o->input, (unsigned long long)ckpt_count_done(&c->ckpt),
-                    (unsigned long long)c->ckpt.njobs, a);
-        }
-    }
+    if ((rc = check_base_urls(c)) != 0)
+        goto out;
+    carry_money(c, resumed);
     c->stats.runs++;
     warn_reservations(c);
-    if (!(c->key_hdrs = calloc(c->keys.n ? c->keys.n : 1, sizeof(*c->key_hdrs))))
-        goto oom;
-    if (!(c->base_url[0] = base_url_for(o, DIALECT_OPENAI)) ||
-        !(c->base_url[1] = base_url_for(o, DIALECT_ANTHROPIC)))
-        goto oom;
     if (o->insecure)
         fprintf(stderr, "llmbatch: warning: --insecure: TLS certificates are NOT verified\n");
-
-    if (output_open(&c->out_ok, o->results, resumed ? c->ckpt.results_size : 0, err, sizeof(err)) ||
-        output_open(&c->out_err, c->errors_path, resumed ? c->ckpt.errors_size : 0, err, sizeof(err))) {
-        fprintf(stderr, "llmbatch: %s\n", err);
-        rc = RUN_EXIT_IO;
+    if ((rc = open_run(c, resumed)) != 0)
         goto out;
-    }
-    if (!(c->rd = reader_open(c->input_path, err, sizeof(err)))) {
-        fprintf(stderr, "llmbatch: %s\n", err);
-        goto out;
-    }
-    if (o->cache_dir) {
-        c->cache = cache_open(o->cache_dir, err, sizeof(err));
-        if (!c->cache)
-            fprintf(stderr, "llmbatch: warning: %s\n", err);
-    }
-    c->defs = o->defs;
-    if (c->cache)
-        c->defs.flags |= JOB_WANT_KEY;      /* canonical: shared across runs */
-    else if (!o->no_dedup)
-        c->defs.flags |= JOB_RAW_KEY;       /* in-run: byte-identical bodies */
-    if (!o->have_budget)
-        c->defs.flags |= JOB_FAST;          /* exact bounds need the full parse */
-    c->max_active = o->concurrency * 2 + 16;
-    if (!o->no_dedup) {
-        size_t nb = 64;
-        while (nb < (size_t)c->max_active * 2)
-            nb <<= 1;
-        if (!(c->dedup = calloc(nb, sizeof(*c->dedup))))
-            goto oom;
-        c->dedup_mask = nb - 1;
-    }
-    gcra_set_rate(&c->g_req, o->rpm);
-    gcra_set_rate(&c->g_tok, o->tpm);
-    po = (pool_opts_t){ (long)(o->timeout_s * 1000), (long)(o->connect_timeout_s * 1000),
-                        o->cacert, o->insecure, o->concurrency };
-    if (pool_init(&c->pool, &po)) {
-        fprintf(stderr, "llmbatch: cannot initialise libcurl\n");
-        goto out;
-    }
-    if (pipe2(c->sig_pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
-        fprintf(stderr, "llmbatch: pipe: %s\n", strerror(errno));
-        rc = RUN_EXIT_IO;
-        goto out;
-    }
-    g_sig_fd = c->sig_pipe[1];
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
 
     /* the first commit records the input's identity before anything is sent */
     c->last_commit_ms = clock_mono_ms();
-    if (sched_commit(c, 0) != 0) {
+    if (sched_commit(c, 0, 0) != 0) {
         fprintf(stderr, "llmbatch: fatal: %s; nothing was sent.  Rerun the same command "
                 "to start once there is room.\n", c->fatal);
         rc = RUN_EXIT_IO;
@@ -614,19 +591,14 @@ int run_main(const run_opts_t *o)
     sched_release(c);
     c->stats.elapsed_s += (double)(clock_mono_ms() - c->start_ms) / 1000.0;
     if (!c->no_commit)
-        sched_commit(c, 1);
+        sched_commit(c, 1, 0);
     progress_finish(c);
     rc = exit_code(c);
     if (c->stop == STOP_IO)
         fprintf(stderr, "llmbatch: fatal: %s; stopped.  The checkpoint holds the last "
                 "commit; rerun the same command to resume.\n", c->fatal);
     report_finish(c, rc);
-    goto out;
-oom:
-    fprintf(stderr, "llmbatch: out of memory\n");
-    rc = RUN_EXIT_IO;
 out:
-    g_sig_fd = -1;
     free_ctx(c);
     return rc;
 }

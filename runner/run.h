@@ -22,6 +22,12 @@ enum run_exit {
 
 #define RUN_MAX_ALERTS 8
 
+enum run_dedup {
+    RUN_DEDUP_AUTO = 0,       /* deterministic requests only (embeddings, temperature 0) */
+    RUN_DEDUP_ALL,            /* every identical request */
+    RUN_DEDUP_OFF
+};
+
 typedef struct run_opts {
     const char *input;
     const char *results;
@@ -42,7 +48,10 @@ typedef struct run_opts {
     int      concurrency;
     int      max_retries;
     double   timeout_s, connect_timeout_s, grace_s;
-    int      fresh, insecure, skip_invalid, quiet, no_dedup;
+    double   max_wait_s;         /* 0 = none: wait as long as a server asks */
+    int      fresh, insecure, skip_invalid, quiet;
+    int      dedup;              /* RUN_DEDUP_*: which identical requests in
+                                    flight together are sent once */
     unsigned alerts[RUN_MAX_ALERTS];
     int      nalerts;
     uint64_t commit_every;       /* results between commits (and every 1 s) */

@@ -22,7 +22,7 @@
 # Each variant runs RUNS (3) times, interleaved; medians are reported.
 #
 # Environment: CONC (64), RUNS (3), plus lib.sh's.
-# Target (issue 6): none given; checkpointing should cost little.
+# Target: none given; checkpointing should cost little.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 

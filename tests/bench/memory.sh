@@ -10,7 +10,7 @@
 # The 2M run takes a few minutes (2M requests at the machine's rate).
 #
 # Environment: M1, M2, CONC (256), plus lib.sh's.
-# Target (issue 6): at most 64 MB, and flat.
+# Target: at most 64 MB, and flat.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 

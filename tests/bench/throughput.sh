@@ -18,7 +18,7 @@
 # curl, and reports how many connections each client opened (nginx's counter).
 #
 # Environment: CONC (64), RUNS (3), WRK_SECS (10), WRK_THREADS (2), plus lib.sh's.
-# Target (issue 6): llmbatch >= 1.0x curl --parallel.
+# Target: llmbatch >= 1.0x curl --parallel.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 

@@ -97,12 +97,6 @@ def anthropic_line(cid, text, model="claude-sonnet-4-5", max_tokens=32):
                        "metadata": {"custom": cid}}}
 
 
-def write_lines(path, lines):
-    with open(path, "w", encoding="utf-8") as f:
-        for line in lines:
-            f.write(json.dumps(line, separators=(",", ":")) + "\n")
-
-
 def body_of(line):
     return line["body"] if "body" in line else line["params"]
 

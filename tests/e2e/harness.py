@@ -9,6 +9,10 @@ harness: shared helpers for llmbatch's end-to-end tests (python unittest).
   start(args, ...)         starts llmbatch (for kill tests) -> Popen;
                            collect(p) waits and returns a CompletedProcess
   write_jobs(path, n, ...) writes an input file, returns the custom_ids
+  write_lines(path, lines) writes JSON lines as given
+  out_paths(d, results)    (results, errors, report) as llmbatch names them
+  FakeServer(reply)        the one scripted server for nasty replies
+  chat_reply(...)          a well-formed chat.completion body
   read_jsonl, custom_ids, tmpdir
 
 Nothing here talks to the network except to 127.0.0.1.
@@ -23,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import unittest
 import urllib.request
 
 REPO = os.path.abspath(os.environ.get("LLMB_SRC") or
@@ -311,3 +316,126 @@ def read_jsonl(path):
 def custom_ids(path):
     """The custom_id of every line of a results/errors file, in file order."""
     return [r.get("custom_id") for r in read_jsonl(path)]
+
+
+# ---------------------------------------------------------------- fake servers
+
+class FakeServer:
+    """The one scripted HTTP server for replies the mock does not make
+    (nasty, odd or hostile ones), on a free 127.0.0.1 port.
+
+        def reply(req):          # req: method, path, headers, body (bytes), n
+            return 200, [("x-request-id", "r1")], b'{"ok":true}'
+        with FakeServer(reply) as srv:
+            run([... "--base-url", srv.url])
+            srv.requests         # every request seen, in arrival order
+
+    reply may return a dict/list as the body (sent as JSON).  Requests are
+    served on threads; reply must be thread-safe (srv.lock is there)."""
+
+    class Request:
+        def __init__(self, method, path, headers, body, n):
+            self.method, self.path, self.headers, self.body, self.n = \
+                method, path, headers, body, n
+
+        def json(self):
+            try:
+                return json.loads(self.body)
+            except ValueError:
+                return None
+
+    def __init__(self, reply):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        outer = self
+        self.reply = reply
+        self.lock = threading.Lock()
+        self.requests = []
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def _serve(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else b""
+                with outer.lock:
+                    req = FakeServer.Request(self.command, self.path, dict(self.headers),
+                                             body, len(outer.requests))
+                    outer.requests.append(req)
+                status, hdrs, out = outer.reply(req)
+                if not isinstance(out, (bytes, bytearray)):
+                    out = json.dumps(out).encode()
+                self.send_response(status)
+                names = set()
+                for k, v in hdrs or []:
+                    self.send_header(k, v)
+                    names.add(k.lower())
+                if "content-type" not in names:
+                    self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                try:
+                    self.wfile.write(out)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass            # the client stopped waiting: fine
+
+            do_POST = do_GET = _serve
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = "http://127.0.0.1:%d" % self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever,
+                                       kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        return False
+
+
+def chat_reply(text="ok", model="mock-model", prompt_tokens=3, completion_tokens=2):
+    """A well-formed chat.completion body."""
+    return {"id": "chatcmpl-fake", "object": "chat.completion", "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                         "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                      "total_tokens": prompt_tokens + completion_tokens}}
+
+
+def write_lines(path, lines, gz=False):
+    """Writes lines (str, or objects dumped compactly) one per line."""
+    opener = gzip.open if gz else open
+    with opener(path, "wt", encoding="utf-8") as f:
+        for l in lines:
+            f.write((l if isinstance(l, str) else json.dumps(l, separators=(",", ":"))) + "\n")
+
+
+def out_paths(d, results="out.jsonl"):
+    """(results, errors, report) paths under d, named as llmbatch derives them
+    (out.jsonl -> out.errors.jsonl, out.report.json; .jsonl.gz likewise)."""
+    for ext in (".jsonl.gz", ".jsonl"):
+        if results.endswith(ext):
+            stem = results[:-len(ext)]
+            return (os.path.join(d, results), os.path.join(d, stem + ".errors" + ext),
+                    os.path.join(d, stem + ".report.json"))
+    return (os.path.join(d, results), os.path.join(d, results + ".errors"),
+            os.path.join(d, results + ".report.json"))
+
+
+def main():
+    """unittest.main for the test files: exits 77 (ctest's SKIP_RETURN_CODE)
+    when every test of the file was skipped, so ctest shows it as skipped."""
+    prog = unittest.main(exit=False)
+    r = prog.result
+    if not r.wasSuccessful():
+        sys.exit(1)
+    if r.testsRun and len(r.skipped) == r.testsRun:
+        sys.exit(77)
+    sys.exit(0)

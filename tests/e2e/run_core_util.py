@@ -4,8 +4,7 @@ run_core_util: small helpers for test_run_core.py and test_run_input.py.
   check_result_line(tc, rec)   asserts one results line has the OpenAI batch output shape
   echo_text(prompt, last)      the text the mock answers for a prompt
   input_bodies(path)           custom_id -> request body, from an openai/anthropic job file
-  write_lines(path, lines)     writes str/dict lines (optionally gzip)
-  IdServer                     a tiny loopback HTTP server answering with known request ids
+  IdServer()                   a FakeServer answering with known request ids
   peak_rss_kb(cmd)             peak RSS (KiB) of a command run in a fresh wrapper process
   scan_files(dir)              the bytes of every file under dir (for secret greps)
 
@@ -19,8 +18,8 @@ import os
 import re
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from harness import FakeServer
 
 REQ_ID = re.compile(r"^req_[0-9a-f]{8,}$")
 
@@ -75,16 +74,6 @@ def input_bodies(path):
     return out
 
 
-def write_lines(path, lines, gz=False):
-    """Writes lines (dicts are JSON-encoded, strings written as is) with '\\n'."""
-    data = "".join((json.dumps(x, separators=(",", ":")) if isinstance(x, dict) else x) + "\n"
-                   for x in lines).encode("utf-8")
-    if gz:
-        data = gzip.compress(data)
-    with open(path, "wb") as f:
-        f.write(data)
-
-
 def scan_files(root):
     """{path: bytes} for every regular file under root (gzip files also gunzipped)."""
     out = {}
@@ -107,29 +96,23 @@ def scan_files(root):
 
 # ---------------------------------------------------------------- IdServer
 
-class _IdHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+def IdServer():
+    """A FakeServer that answers every POST with 200, header x-request-id (or
+    request-id on /messages) = "rid-oai-<metadata.custom>" /
+    "rid-anth-<metadata.custom>", and a JSON body kept in .bodies[custom];
+    .seen lists what each request carried."""
+    bodies, seen = {}, []
 
-    def log_message(self, fmt, *args):
-        pass
-
-    def do_POST(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(n)
-        srv = self.server
-        try:
-            req = json.loads(raw)
-        except ValueError:
-            req = {}
-        custom = (req.get("metadata") or {}).get("custom") if isinstance(req, dict) else None
-        anth = self.path.endswith("/messages")
-        with srv.lock:
-            srv.seen.append({"path": self.path, "custom": custom,
-                             "x-api-key": self.headers.get("x-api-key"),
-                             "anthropic-version": self.headers.get("anthropic-version"),
-                             "authorization": self.headers.get("Authorization")})
-        rid = "rid-%s-%s" % ("anth" if anth else "oai", custom)
-        body = {"id": "obj-" + str(custom), "object": "chat.completion", "model": req.get("model"),
+    def reply(req):
+        r = req.json()
+        r = r if isinstance(r, dict) else {}
+        custom = (r.get("metadata") or {}).get("custom")
+        anth = req.path.endswith("/messages")
+        h = {k.lower(): v for k, v in req.headers.items()}
+        seen.append({"path": req.path, "custom": custom, "x-api-key": h.get("x-api-key"),
+                     "anthropic-version": h.get("anthropic-version"),
+                     "authorization": h.get("authorization")})
+        body = {"id": "obj-" + str(custom), "object": "chat.completion", "model": r.get("model"),
                 "custom_echo": custom, "nested": {"a": [1, 2.5, None, True, "x\u00e9"]},
                 "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
                 if not anth else {"input_tokens": 3, "output_tokens": 2}}
@@ -138,48 +121,13 @@ class _IdHandler(BaseHTTPRequestHandler):
         else:
             body["choices"] = [{"index": 0, "message": {"role": "assistant", "content": "hi"},
                                 "finish_reason": "stop"}]
-        data = json.dumps(body).encode()
-        with srv.lock:
-            srv.bodies[custom] = body
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("request-id" if anth else "x-request-id", rid)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        bodies[custom] = body
+        rid = "rid-%s-%s" % ("anth" if anth else "oai", custom)
+        return 200, [("request-id" if anth else "x-request-id", rid)], body
 
-
-class IdServer:
-    """Answers every POST with 200, header x-request-id (or request-id on
-    /messages) = "rid-oai-<metadata.custom>" / "rid-anth-<metadata.custom>",
-    and a JSON body kept in .bodies[custom]."""
-
-    def __init__(self):
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _IdHandler)
-        self.httpd.daemon_threads = True
-        self.httpd.lock = threading.Lock()
-        self.httpd.seen = []
-        self.httpd.bodies = {}
-        self.url = "http://127.0.0.1:%d" % self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever,
-                                       kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    @property
-    def seen(self):
-        return self.httpd.seen
-
-    @property
-    def bodies(self):
-        return self.httpd.bodies
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        return False
+    srv = FakeServer(reply)
+    srv.bodies, srv.seen = bodies, seen
+    return srv
 
 
 # ---------------------------------------------------------------- memory

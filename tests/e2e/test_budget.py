@@ -1,6 +1,6 @@
 """
 e2e: the hard spend cap (--budget), its accounting, resume across the cap,
-alerts, the up-front concurrency warning and unpriced models (issue 3).
+alerts, the up-front concurrency warning and unpriced models.
 
 The mock server bills every request it processed in exact picodollars with
 the same price table; it is the oracle: whatever it billed must never exceed
@@ -18,8 +18,9 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import Mock, run, start, collect, read_jsonl, custom_ids, tmpdir  # noqa: E402
-from budget_util import (usd_to_pusd, reservation, openai_line, write_lines,  # noqa: E402
+from harness import (Mock, run, start, collect, read_jsonl, custom_ids, tmpdir,  # noqa: E402
+                     out_paths, write_lines)
+from budget_util import (usd_to_pusd, reservation, openai_line,  # noqa: E402
                          body_of, body_sha, load_json, billed_total, compact)
 
 _WORDS = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo".split()
@@ -31,8 +32,7 @@ def _text(rng, i):
 
 
 def _paths(d):
-    return (os.path.join(d, "in.jsonl"), os.path.join(d, "out.jsonl"),
-            os.path.join(d, "out.errors.jsonl"), os.path.join(d, "out.report.json"))
+    return (os.path.join(d, "in.jsonl"),) + out_paths(d)
 
 
 class RandomizedCap(unittest.TestCase):
@@ -548,4 +548,5 @@ class ConcurrencyWarning(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    from harness import main
+    main()

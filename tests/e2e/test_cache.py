@@ -1,5 +1,5 @@
 """
-e2e: response cache (--cache DIR) and in-run deduplication (issue 7).
+e2e: response cache (--cache DIR) and in-run deduplication.
 
 Cache key = SHA-256 over dialect, url path and canonical JSON of the body (not the
 API key, not custom_id).  A hit is an ordinary results line for its own custom_id
@@ -133,7 +133,7 @@ class CacheTest(unittest.TestCase):
         distinct = len(set(body_of.values()))
         self.assertLess(distinct, 1500)  # the input really has repeats
 
-        r = self.llmb(inp, out, m, "--cache", cdir)
+        r = self.llmb(inp, out, m, "--cache", cdir, "--dedup", "all")
         self.assertOk(r)
         self.assertComplete(out, ids)
         s = m.stats()
@@ -210,7 +210,7 @@ class CacheTest(unittest.TestCase):
             f.write("\n".join(lines) + "\n")
         ids = ["orig-%04d" % i for i in range(150)] + variant_ids
 
-        r = self.llmb(inp, out, m, "--cache", cdir)
+        r = self.llmb(inp, out, m, "--cache", cdir, "--dedup", "all")
         self.assertOk(r)
         self.assertComplete(out, ids)
         s = m.stats()
@@ -360,25 +360,30 @@ class CacheTest(unittest.TestCase):
 
     # ------------------------------------------------------------ in-run dedup
 
-    def _adjacent_dups(self, path, groups=100, copies=3):
+    def _adjacent_dups(self, path, groups=100, copies=3, extra=None, text="Same question %d",
+                       url="/v1/chat/completions"):
         """groups distinct bodies, each written `copies` times in a row."""
         ids = []
         with open(path, "w", encoding="utf-8") as f:
             for g in range(groups):
-                body = {"model": "mock-model", "max_tokens": 16,
-                        "messages": [{"role": "user", "content": "Same question %d" % g}]}
+                if url == "/v1/embeddings":
+                    body = {"model": "text-embedding-3-small", "input": text % g}
+                else:
+                    body = {"model": "mock-model", "max_tokens": 16,
+                            "messages": [{"role": "user", "content": text % g}]}
+                body.update(extra or {})
                 for c in range(copies):
                     cid = "g%03d-c%d" % (g, c)
                     ids.append(cid)
                     f.write(json.dumps({"custom_id": cid, "method": "POST",
-                                        "url": "/v1/chat/completions", "body": body}) + "\n")
+                                        "url": url, "body": body}) + "\n")
         return ids
 
     def test_dedup_inflight_without_cache(self):
         m = self.mock("--latency-ms", "200")
         inp, out = self.p("in.jsonl"), self.p("out.jsonl")
         ids = self._adjacent_dups(inp)
-        r = self.llmb(inp, out, m)
+        r = self.llmb(inp, out, m, "--dedup", "all")
         self.assertOk(r)
         self.assertComplete(out, ids)
         s = m.stats()
@@ -400,6 +405,61 @@ class CacheTest(unittest.TestCase):
         self.assertAlmostEqual(c["saved_usd"], sum(line_cost_pp(l) for l in co) * 1e-12,
                                delta=1e-9)
         self.assertEqual(rep["cost_usd"]["total_pp"], s["billed_ok_pusd"])
+
+    def test_sampled_duplicates_are_separate_draws_by_default(self):
+        """Identical prompts with sampling on (no temperature: the default
+        is 1) are each sent: they are draws, not duplicates."""
+        m = self.mock("--latency-ms", "200")
+        inp, out = self.p("in.jsonl"), self.p("out.jsonl")
+        ids = self._adjacent_dups(inp, groups=20, copies=6)
+        r = self.llmb(inp, out, m)
+        self.assertOk(r)
+        self.assertComplete(out, ids)
+        self.assertEqual(m.stats()["received"], 120)
+        self.assertEqual(report_of(out)["cache"]["coalesced"], 0)
+        self.assertFalse(any("llmbatch" in l for l in read_jsonl(out)))
+
+    def test_deterministic_duplicates_coalesce_by_default(self):
+        """temperature 0 (in any number spelling) and embeddings coalesce."""
+        for extra, url in (({"temperature": 0}, "/v1/chat/completions"),
+                           ({"temperature": 0.0}, "/v1/chat/completions"),
+                           ({}, "/v1/embeddings")):
+            with self.subTest(extra=extra, url=url):
+                m = self.mock("--latency-ms", "200")
+                inp, out = self.p("det.jsonl"), self.p("det-%d.jsonl" % len(os.listdir(self.d)))
+                ids = self._adjacent_dups(inp, groups=20, copies=3, extra=extra, url=url)
+                r = self.llmb(inp, out, m)
+                self.assertOk(r)
+                self.assertComplete(out, ids)
+                c = report_of(out)["cache"]["coalesced"]
+                self.assertGreater(c, 0)
+                self.assertEqual(m.stats()["received"] + c, 60)
+                m.cleanup()
+
+    def test_coalesced_failure_gives_every_member_the_whole_outcome(self):
+        """When the shared request fails for good, each member of the group
+        gets its own error line with the status, body, request id, code and
+        message of that failure."""
+        m = self.mock("--latency-ms", "200")
+        inp, out = self.p("in.jsonl"), self.p("out.jsonl")
+        ids = self._adjacent_dups(inp, groups=10, copies=4, text="Fail %d mock:fail=400",
+                                  extra={"temperature": 0})
+        r = self.llmb(inp, out, m)
+        self.assertEqual(r.returncode, 1, r.stderr[-2000:])
+        self.assertEqual(custom_ids(out), [])
+        errs = errors_of(out)
+        self.assertEqual(sorted(e["custom_id"] for e in errs), sorted(ids))
+        rep = report_of(out)
+        self.assertGreater(rep["cache"]["coalesced"], 0)
+        self.assertEqual(m.stats()["received"] + rep["cache"]["coalesced"], 40)
+        for e in errs:
+            self.assertEqual(e["response"]["status_code"], 400, e)
+            self.assertTrue(e["response"]["request_id"], e)
+            self.assertIn("mock:fail directive (400)",
+                          e["response"]["body"]["error"]["message"], e)
+            self.assertTrue(e["error"]["code"], e)
+            self.assertIn("mock:fail directive (400)", e["error"]["message"], e)
+        self.assertEqual(rep["jobs"]["failed"], 40)
 
     def test_no_dedup_sends_every_job(self):
         m = self.mock("--latency-ms", "200")
@@ -576,4 +636,5 @@ class CacheTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    from harness import main
+    main()

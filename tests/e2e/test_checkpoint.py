@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Issue 5: crash-safe checkpoint and resume.
+"""Crash-safe checkpoint and resume.
 
 Kills before the first commit and during the validation pass, torn tails
 (plain and .gz), a full disk (test hook, and a real small tmpfs when root),
@@ -622,4 +622,5 @@ class Checkpoint(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    from harness import main
+    main()

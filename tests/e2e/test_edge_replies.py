@@ -12,67 +12,38 @@ Edge cases found in review, each against a tiny scripted server on
 import json
 import os
 import subprocess
-import threading
 import unittest
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from harness import LLMBATCH, read_jsonl, run, tmpdir, write_jobs
+from harness import FakeServer, LLMBATCH, chat_reply, read_jsonl, run, tmpdir, write_jobs
 
 KEY = "sk-test-edge-0123456789abcdefWXYZ"
 
 
-class _H(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *a):
-        pass
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.server.count += 1
-        text = body.decode()
-        hdrs = [("x-request-id", "req_edge%06d" % self.server.count)]
-        if "edge:403" in text:
-            st, out = 403, {"error": {"message": "Project does not have access to model x",
-                                      "type": "invalid_request_error",
-                                      "code": "model_not_found"}}
-        elif "edge:final500" in text:
-            st, out = 500, {"error": {"message": "boom", "type": "server_error"}}
-            hdrs.append(("x-should-retry", "false"))
-        elif "edge:echo" in text:
-            st, out = 400, {"error": {"message": "bad request", "type": "invalid_request_error",
-                                      "debug": "Authorization: " + self.headers.get("Authorization", "")}}
-        elif "edge:partial" in text:
-            st, out = 200, {"id": "c", "object": "chat.completion", "model": "mock-model",
-                            "choices": [], "usage": {"prompt_tokens": 3}}
-        else:
-            st, out = 200, {"id": "c", "object": "chat.completion", "model": "mock-model",
-                            "choices": [{"index": 0, "message": {"role": "assistant",
-                                                                 "content": "ok"}}],
-                            "usage": {"prompt_tokens": 3, "completion_tokens": 2}}
-        data = json.dumps(out).encode()
-        self.send_response(st)
-        for k, v in hdrs:
-            self.send_header(k, v)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+def _reply(req):
+    """The reply depends on a marker in the prompt."""
+    text = req.body.decode()
+    hdrs = [("x-request-id", "req_edge%06d" % (req.n + 1))]
+    if "edge:403" in text:
+        st, out = 403, {"error": {"message": "Project does not have access to model x",
+                                  "type": "invalid_request_error",
+                                  "code": "model_not_found"}}
+    elif "edge:final500" in text:
+        st, out = 500, {"error": {"message": "boom", "type": "server_error"}}
+        hdrs.append(("x-should-retry", "false"))
+    elif "edge:echo" in text:
+        auth = {k.lower(): v for k, v in req.headers.items()}.get("authorization", "")
+        st, out = 400, {"error": {"message": "bad request", "type": "invalid_request_error",
+                                  "debug": "Authorization: " + auth}}
+    elif "edge:partial" in text:
+        st, out = 200, {"id": "c", "object": "chat.completion", "model": "mock-model",
+                        "choices": [], "usage": {"prompt_tokens": 3}}
+    else:
+        st, out = 200, chat_reply()
+    return st, hdrs, out
 
 
-class Server:
-    def __enter__(self):
-        self.srv = ThreadingHTTPServer(("127.0.0.1", 0), _H)
-        self.srv.count = 0
-        self.srv.daemon_threads = True
-        self.t = threading.Thread(target=self.srv.serve_forever, daemon=True)
-        self.t.start()
-        self.url = "http://127.0.0.1:%d" % self.srv.server_address[1]
-        return self
-
-    def __exit__(self, *exc):
-        self.srv.shutdown()
-        self.srv.server_close()
+def Server():
+    return FakeServer(_reply)
 
 
 def env():
@@ -107,7 +78,7 @@ class EdgeReplies(unittest.TestCase):
             self.assertEqual(r.returncode, 1, r.stderr)
             self.assertEqual(len(errs), 1)
             self.assertGreater(rep["cost_usd"]["possibly_billed_failures"], 0)
-            self.assertEqual(srv.srv.count, 20)          # not retried
+            self.assertEqual(len(srv.requests), 20)      # not retried
 
     def test_usage_without_output_count_is_charged_its_reservation(self):
         with tmpdir() as d, Server() as srv:
@@ -175,8 +146,9 @@ class EdgeReplies(unittest.TestCase):
                 r = run(["run", inp, "-o", out, "--base-url", srv.url] + extra, env=env())
                 self.assertEqual(r.returncode, 2, (extra, r.stderr))
                 self.assertIn("must all be different", r.stderr)
-            self.assertEqual(srv.srv.count, 0)
+            self.assertEqual(len(srv.requests), 0)
 
 
 if __name__ == "__main__":
-    unittest.main()
+    from harness import main
+    main()

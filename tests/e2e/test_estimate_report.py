@@ -1,8 +1,7 @@
 """
 e2e: the cost report (fields, exits 1 and 3, human summary), `llmbatch
 estimate`, `llmbatch report RESULTS|CHECKPOINT`, and the price table (dated
-snapshots by prefix, OpenAI cached tokens, Anthropic cache reads/writes)
-(issue 3).
+snapshots by prefix, OpenAI cached tokens, Anthropic cache reads/writes).
 """
 
 import json
@@ -14,7 +13,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import (Mock, run, read_jsonl, tmpdir, OPENAI_TEST_KEY,  # noqa: E402
+from harness import (Mock, run, read_jsonl, tmpdir, out_paths, OPENAI_TEST_KEY,  # noqa: E402
                      ANTHROPIC_TEST_KEY)
 from budget_util import (usd_to_pusd, reservation, openai_line, anthropic_line,  # noqa: E402
                          write_lines, body_of, load_json, price)
@@ -28,8 +27,7 @@ def _text(rng, i):
 
 
 def _paths(d):
-    return (os.path.join(d, "in.jsonl"), os.path.join(d, "out.jsonl"),
-            os.path.join(d, "out.errors.jsonl"), os.path.join(d, "out.report.json"))
+    return (os.path.join(d, "in.jsonl"),) + out_paths(d)
 
 
 def _lines(n, seed=1, **kw):
@@ -60,7 +58,8 @@ class ReportFields(unittest.TestCase):
         lat = r["latency_ms"]
         self.assertLessEqual(lat["p50"], lat["p90"])
         self.assertLessEqual(lat["p90"], lat["p99"])
-        self.assertGreaterEqual(r["elapsed_s"], 0)
+        self.assertGreater(r["elapsed_s"], 0)
+        self.assertLess(r["elapsed_s"], 600)
         self.assertTrue(r["prices"]["file"].endswith(".json"))
         self.assertRegex(r["prices"]["updated"], r"^\d{4}-\d{2}-\d{2}$")
 
@@ -404,4 +403,5 @@ class Prices(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    from harness import main
+    main()

@@ -1,5 +1,5 @@
 """
-test_keys: the API key pool (issue 4) against the mock server.
+test_keys: the API key pool against the mock server.
 
   - one key of three exhausted mid-run: the others finish, every custom_id
     exactly once, the exhausted key is not used again, the report says so;
@@ -326,4 +326,5 @@ class KeysTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    from harness import main
+    main()

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Issue 5: SIGKILL the runner at random points, again and again, against a
+"""SIGKILL the runner at random points, again and again, against a
 faulty mock, rerun the same command each time, then run to completion.
 
 Asserts exactly once across results + errors, gzip outputs that decode
@@ -134,4 +134,5 @@ class KillLoop(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    from harness import main
+    main()

@@ -64,4 +64,5 @@ class MemoryFlat(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    from harness import main
+    main()

@@ -1,5 +1,5 @@
 """
-test_ratelimit: the rate ceiling (issue 4) against the mock's enforced
+test_ratelimit: the rate ceiling against the mock's enforced
 per-key buckets and its request log (arrival timestamps).
 
   - no --rpm, the server's bucket already drained: llmbatch paces on the
@@ -210,4 +210,5 @@ class RateLimitTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    from harness import main
+    main()

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""llmbatch run, input side (issue 2): line shapes, output format, gzip
+"""llmbatch run, input side: line shapes, output format, gzip
 input/output, stdin, validation before sending, --skip-invalid, base URL
 joining, and flat peak RSS of the streaming validation pass."""
 
@@ -14,9 +14,9 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (LLMBATCH, Mock, custom_ids, read_jsonl, run, tmpdir,  # noqa: E402
-                     write_jobs, ANTHROPIC_TEST_KEY, _env)
+                     write_jobs, write_lines, ANTHROPIC_TEST_KEY, _env)
 from run_core_util import (IdServer, chat_prompt, check_result_line, echo_text,  # noqa: E402
-                           input_bodies, peak_rss_kb, write_lines)
+                           input_bodies, peak_rss_kb)
 
 
 def chat_line(cid, text, url="/v1/chat/completions"):
@@ -345,7 +345,7 @@ class Validation(unittest.TestCase):
         self._invalid('{"custom_id":"x","method":"POST",', 300, [r"json|pars|malformed"])
 
     def test_not_an_object(self):
-        self._invalid('[1,2,3]', 17, [r"object|shape|json|line"])
+        self._invalid('[1,2,3]', 17, [r"not a json object"])
 
     def test_missing_custom_id(self):
         bad = chat_line("z", "no id")
@@ -488,4 +488,5 @@ class Memory(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    from harness import main
+    main()

@@ -124,4 +124,5 @@ class TlsHttp2(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    from harness import main
+    main()

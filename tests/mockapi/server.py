@@ -18,8 +18,20 @@ Invariants:
   * All shared state (counters, buckets, random stream) changes under one
     lock; the log has its own lock and is flushed per line.
 
+Modules: mockcommon.py (reply helpers), livefaults.py (redirect, unknown
+path and key-quoting fault modes), batchapi.py + files.py + batches_openai.py
++ batches_anthropic.py (OpenAI Files/Batches and Anthropic Message Batches,
+advancing with time; rows billed at half the live price).
+
+Live fault modes (see --help): --faults kinds 429 500 502 503 529 reset
+truncate badjson slow nousage 301 307 401 403 404; --redirect CODE;
+--not-found-paths; --echo-key; directives mock:fail=NNN,
+mock:fail_first=N:NNN, mock:sleep=MS, mock:echo_key, mock:unknown_url;
+--rpm with --burst.
+
 Run `server.py --help` for the command line.  Control endpoints (no auth):
-GET /_health, GET /_stats, POST /_reset[?all=1], POST /_config (JSON).
+GET /_health, GET /_stats, POST /_reset[?all=1], POST /_config (JSON),
+GET /_batches, POST /_batch/<id>/expire, POST /_batch/<id>/fail.
 """
 
 import argparse
@@ -31,7 +43,6 @@ import math
 import os
 import random
 import re
-import secrets
 import select
 import signal
 import socket
@@ -43,12 +54,18 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mockcommon import (REASONS, Outcome, jbytes, error_outcome,  # noqa: E402
+                        hexid)
+import batchapi  # noqa: E402
+import livefaults  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_PRICES = os.path.join(HERE, "..", "..", "samples", "prices.json")
 DEFAULT_LIMIT = 4096
 
 FAULT_KINDS = ("429", "500", "502", "503", "529", "reset", "truncate",
-               "badjson", "slow", "nousage")
+               "badjson", "slow", "nousage", "301", "307", "401", "403", "404")
 
 OPENAI_PATHS = {
     "/v1/chat/completions": "chat",
@@ -58,41 +75,28 @@ OPENAI_PATHS = {
 }
 ANTHROPIC_PATHS = {"/v1/messages": "messages"}
 
-REASONS = {
-    200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
-    404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout",
-    409: "Conflict", 413: "Payload Too Large", 422: "Unprocessable Entity",
-    429: "Too Many Requests", 500: "Internal Server Error",
-    502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
-    529: "Overloaded",
-}
-
-OPENAI_ERR = {
-    400: ("invalid_request_error", None),
-    401: ("invalid_request_error", "invalid_api_key"),
-    403: ("permission_error", None),
-    404: ("invalid_request_error", "unknown_url"),
-    405: ("invalid_request_error", "method_not_allowed"),
-    409: ("invalid_request_error", "conflict"),
-    413: ("invalid_request_error", "request_too_large"),
-    422: ("invalid_request_error", None),
-    429: ("requests", "rate_limit_exceeded"),
-    500: ("server_error", None),
-    502: ("server_error", "bad_gateway"),
-    503: ("server_error", "service_unavailable"),
-    504: ("server_error", "timeout"),
-    529: ("server_error", "overloaded"),
-}
-ANTHROPIC_ERR = {
-    400: "invalid_request_error", 401: "authentication_error",
-    403: "permission_error", 404: "not_found_error",
-    413: "request_too_large", 429: "rate_limit_error", 500: "api_error",
-    502: "api_error", 503: "api_error", 504: "timeout_error",
-    529: "overloaded_error",
-}
-
 NONTEXT_TYPES = {"image_url", "image", "input_image", "input_audio", "audio",
                  "file", "input_file", "document"}
+
+HELP_EPILOG = """\
+live fault modes (--faults kind=prob,...; also _config faults="..."):
+  429 500 502 503 529    an error status (429 with a random retry hint form)
+  reset truncate badjson slow nousage   broken replies (billed as faults)
+  301 307                a redirect with Location: http://HOST/v2/...
+  401 403                auth errors (the key quoted with --echo-key)
+  404                    404 unknown_url "Unknown request URL: POST /v1/..."
+setup modes: --redirect CODE, --not-found-paths P,..., --echo-key
+  (_config redirect=, not_found_paths=[..], echo_key=true)
+directives in a request body: mock:fail=NNN (any status; 301/302/307/308
+  answer a redirect; 401/403 quote the key with echo on), mock:fail_first=
+  N:NNN, mock:sleep=MS, mock:echo_key, mock:unknown_url (404 unknown_url)
+burst limiter: --rpm 2400 --burst 10 = bucket of 10 refilled at 40/s, with
+  x-ratelimit-{limit,remaining,reset}-requests on every reply
+batch APIs: see batchapi.py; _config keys batch_step_ms, batch_rows_per_step,
+  batch_expire_after_rows, enqueued_token_limit, control_faults,
+  openai_max_requests, openai_max_file_bytes, anthropic_max_requests,
+  anthropic_max_bytes; hooks GET /_batches, POST /_batch/ID/expire|fail
+"""
 
 DIRECTIVE_FAIL = re.compile(rb"mock:fail=(\d{3})")
 DIRECTIVE_FAIL_FIRST = re.compile(rb"mock:fail_first=(\d+):(\d{3})")
@@ -152,12 +156,14 @@ class Prices:
 # ---------------------------------------------------------------- rate limits
 
 class Bucket:
-    """Continuous token bucket: capacity cap, refill cap/60 per second."""
+    """Continuous token bucket: announced limit per minute, refill limit/60 per
+    second, capacity `burst` (default: the whole limit), starting full."""
 
-    def __init__(self, cap, now):
-        self.cap = float(cap)
-        self.rate = cap / 60.0
-        self.level = float(cap)
+    def __init__(self, limit, now, burst=None):
+        self.limit = int(limit)
+        self.cap = float(burst if burst else limit)
+        self.rate = limit / 60.0
+        self.level = self.cap
         self.t = now
 
     def refill(self, now):
@@ -304,6 +310,7 @@ class State:
         self.exhaust_after = parse_exhaust_after(args.exhaust_after)
         self.keys = {}
         self.fail_first = {}
+        self.not_found = set(split_list(args.not_found_paths))
         self.log = open(args.log, "a", encoding="utf-8") if args.log else None
         self.reset_counters()
 
@@ -317,6 +324,7 @@ class State:
             "connections": 0, "in_flight": 0, "max_in_flight": 0,
             "by_key": {},
         }
+        self.stats.update(batchapi.fresh_stats())
         self.bodies = {}
 
     def reset_all(self):
@@ -324,6 +332,7 @@ class State:
         self.keys = {}
         self.fail_first = {}
         self.rng = random.Random(self.args.seed)
+        self.batches.clear()
 
     def key_state(self, key, now):
         ks = self.keys.get(key)
@@ -331,7 +340,7 @@ class State:
             ks = self.keys[key] = KeyState()
         a = self.args
         if a.rpm and ks.req is None:
-            ks.req = Bucket(a.rpm, now)
+            ks.req = Bucket(a.rpm, now, a.burst)
         if a.tpm and ks.tok is None:
             ks.tok = Bucket(a.tpm, now)
         if ks.req:
@@ -346,6 +355,7 @@ class State:
         s["distinct_bodies"] = len(self.bodies)
         s["max_body_count"] = max(counts, default=0)
         s["body_counts_over_1"] = sum(1 for c in counts if c > 1)
+        self.batches.snapshot_into(s)
         return s
 
     def write_log(self, rec):
@@ -392,42 +402,6 @@ def last4(key):
 
 
 # ---------------------------------------------------------------- replies
-
-class Outcome:
-    """What to answer: status, headers, body, and the billing it implies."""
-
-    def __init__(self, status, body, headers=None):
-        self.status = status
-        self.body = body
-        self.headers = headers or []
-        self.fault = None
-        self.billable = False
-        self.pusd = 0
-        self.unpriced = False
-        self.prompt_tokens = 0
-        self.completion_tokens = 0
-
-
-def jbytes(obj):
-    return json.dumps(obj, separators=(",", ":")).encode("utf-8")
-
-
-def error_outcome(dialect, status, message, etype=None, code=None, headers=None):
-    if dialect == "anthropic":
-        etype = etype or ANTHROPIC_ERR.get(
-            status, "api_error" if status >= 500 else "invalid_request_error")
-        body = {"type": "error", "error": {"type": etype, "message": message}}
-    else:
-        dtype, dcode = OPENAI_ERR.get(
-            status, ("server_error" if status >= 500 else "invalid_request_error", None))
-        body = {"error": {"message": message, "type": etype or dtype,
-                          "param": None, "code": code if code is not None else dcode}}
-    return Outcome(status, jbytes(body), list(headers or []))
-
-
-def hexid(n=12):
-    return secrets.token_hex(n)
-
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -568,6 +542,8 @@ class Handler(BaseHTTPRequestHandler):
                 self.send_json(400, {"error": str(e)})
                 return
             self.send_json(200, {"ok": True})
+        elif path.startswith("/_batch"):
+            self.send_json(*batchapi.control(S, method, path, body))
         else:
             self.send_json(404, {"error": "no such control endpoint"})
 
@@ -577,11 +553,18 @@ class Handler(BaseHTTPRequestHandler):
             a = S.args
             if "faults" in cfg:
                 S.faults = parse_faults(cfg["faults"])
-            for k in ("slow_ms", "latency_ms", "rpm", "tpm"):
+            for k in ("slow_ms", "latency_ms", "rpm", "tpm", "burst", "redirect"):
                 if k in cfg:
-                    setattr(a, k, int(cfg[k]))
-            if "rpm" in cfg or "tpm" in cfg:
+                    setattr(a, k, int(cfg[k] or 0))
+            if a.redirect not in (0, 301, 302, 307, 308):
+                raise ValueError("redirect must be 0, 301, 302, 307 or 308")
+            if "rpm" in cfg or "tpm" in cfg or "burst" in cfg:
                 S.keys = {}
+            if "echo_key" in cfg:
+                a.echo_key = bool(cfg["echo_key"])
+            if "not_found_paths" in cfg:
+                S.not_found = set(cfg["not_found_paths"] or [])
+            S.batches.configure(cfg)
             if "usage" in cfg:
                 if cfg["usage"] not in ("exact", "worst", "random"):
                     raise ValueError("usage must be exact|worst|random")
@@ -606,6 +589,9 @@ class Handler(BaseHTTPRequestHandler):
         path, _, query = self.path.partition("?")
         if path.startswith("/_"):
             self.control(method, path, query)
+            return
+        if batchapi.owns(path):
+            self.batch_call(method, path, query)
             return
         S = self.S
         t0 = time.time()
@@ -734,30 +720,11 @@ class Handler(BaseHTTPRequestHandler):
             out = error_outcome(dialect, 405, "Method %s not allowed on %s" % (method, path))
             return None, None, self.stamp(out, dialect, None, 0)
 
-        # -- authentication
-        if dialect == "anthropic":
-            key = self.headers.get("x-api-key")
-            if not key:
-                out = error_outcome(dialect, 401, "x-api-key header is required")
-                return None, None, self.stamp(out, dialect, None, 0)
-            if not self.headers.get("anthropic-version"):
-                out = error_outcome(dialect, 400, "anthropic-version: header is required")
-                return key, None, self.stamp(out, dialect, None, 0)
-        else:
-            auth = self.headers.get("Authorization") or ""
-            key = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
-            if not key:
-                out = error_outcome(dialect, 401,
-                                    "You didn't provide an API key. You need to provide "
-                                    "your API key in an Authorization header using Bearer "
-                                    "auth (i.e. Authorization: Bearer YOUR_KEY).", code="")
-                out.body = out.body.replace(b'"code":""', b'"code":null')
-                return None, None, self.stamp(out, dialect, None, 0)
-        if key in S.invalid:
-            msg = ("invalid x-api-key" if dialect == "anthropic" else
-                   "Incorrect API key provided: ...%s. You can find your API key at "
-                   "https://platform.openai.com/account/api-keys." % last4(key))
-            out = error_outcome(dialect, 401, msg)
+        key = None
+        out = self.setup_fault(dialect, method, path)
+        if out is None:
+            key, out = self.authenticate(dialect, body)
+        if out is not None:
             return key, None, self.stamp(out, dialect, None, 0)
 
         now = time.time()
@@ -770,7 +737,8 @@ class Handler(BaseHTTPRequestHandler):
         with S.lock:
             ks = S.key_state(key, now)
             if self.is_exhausted(key, ks):
-                return key, None, self.stamp(self.quota_outcome(dialect), dialect, ks, now)
+                return key, None, self.stamp(self.quota_outcome(dialect, key, body), dialect,
+                                             ks, now)
 
         # -- the request body
         try:
@@ -808,14 +776,14 @@ class Handler(BaseHTTPRequestHandler):
                 ks.tok.level -= weight
 
             # -- deterministic directives
-            m = DIRECTIVE_FAIL.search(body)
-            code = int(m.group(1)) if m else None
-            m = DIRECTIVE_FAIL_FIRST.search(body)
-            if code is None and m:
-                seen = S.fail_first.get(sha, 0) + 1
-                S.fail_first[sha] = seen
-                if seen <= int(m.group(1)):
-                    code = int(m.group(2))
+            code = directive_code(S, body, sha)
+            special = None
+            if code in livefaults.REDIRECTS or (code in (401, 403) and self.echo(body)):
+                special = self.special(dialect, code, method, path, key, body)
+            elif b"mock:unknown_url" in body:
+                special = livefaults.not_found_outcome(dialect, method, path)
+            if special:
+                return key, req, self.stamp(special, dialect, ks, now)
             if code is not None and code >= 300:
                 hdrs = []
                 if code == 429:
@@ -836,13 +804,15 @@ class Handler(BaseHTTPRequestHandler):
                     fault = fk
                     break
             if fault and fault[0].isdigit():
-                out = self.fault_status_outcome(dialect, int(fault))
+                out = (self.special(dialect, int(fault), method, path, key, body)
+                       or self.fault_status_outcome(dialect, int(fault)))
                 out.fault = fault
                 return key, req, self.stamp(out, dialect, ks, now)
 
             # -- success (re-check exhaustion atomically with the count)
             if self.is_exhausted(key, ks):
-                return key, req, self.stamp(self.quota_outcome(dialect), dialect, ks, now)
+                return key, req, self.stamp(self.quota_outcome(dialect, key, body), dialect,
+                                            ks, now)
             ks.successes += 1
             out = self.success_outcome(kind, dialect, req, body, price, limit, n)
             out.fault = fault
@@ -861,26 +831,105 @@ class Handler(BaseHTTPRequestHandler):
         n = S.exhaust_after.get(key)
         return n is not None and ks.successes >= n
 
-    def quota_outcome(self, dialect):
+    def echo(self, body):
+        return bool(self.S.args.echo_key or (body and b"mock:echo_key" in body))
+
+    def quota_outcome(self, dialect, key, body):
+        return livefaults.quota_outcome(dialect, key, self.echo(body))
+
+    def special(self, dialect, code, method, path, key, body):
+        """The reply of an injected redirect / 401 / 403 / 404, else None."""
+        return livefaults.special_outcome(dialect, code, method, path,
+                                          self.headers.get("Host"), key, self.echo(body),
+                                          last4(key))
+
+    def setup_fault(self, dialect, method, path):
+        """The reply of a configured setup mistake (redirect, unknown path), or None."""
+        if self.S.args.redirect:
+            return livefaults.redirect_outcome(self.S.args.redirect,
+                                               self.headers.get("Host"), path)
+        if path in self.S.not_found:
+            return livefaults.not_found_outcome(dialect, method, path)
+        return None
+
+    def authenticate(self, dialect, body):
+        """(key, None) for a usable key, else (key or None, the error Outcome)."""
         if dialect == "anthropic":
-            return error_outcome(dialect, 400, "Your credit balance is too low to access "
-                                 "the Anthropic API. Please go to Plans & Billing to "
-                                 "upgrade or purchase credits.")
-        return error_outcome(dialect, 429, "You exceeded your current quota, please check "
-                             "your plan and billing details.", etype="insufficient_quota",
-                             code="insufficient_quota")
+            key = self.headers.get("x-api-key")
+            if not key:
+                return None, error_outcome(dialect, 401, "x-api-key header is required")
+            if not self.headers.get("anthropic-version"):
+                return key, error_outcome(dialect, 400, "anthropic-version: header is required")
+        else:
+            auth = self.headers.get("Authorization") or ""
+            key = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+            if not key:
+                out = error_outcome(dialect, 401,
+                                    "You didn't provide an API key. You need to provide "
+                                    "your API key in an Authorization header using Bearer "
+                                    "auth (i.e. Authorization: Bearer YOUR_KEY).", code="")
+                out.body = out.body.replace(b'"code":""', b'"code":null')
+                return None, out
+        if key in self.S.invalid:
+            return key, livefaults.auth_outcome(dialect, 401, key, self.echo(body), last4(key))
+        return key, None
+
+    def batch_call(self, method, path, query):
+        """A Files / Batches / Message Batches call (see batchapi.py): no rate
+        limits; auth, setup faults and control faults apply; logged."""
+        S = self.S
+        t0 = time.time()
+        body = self.read_body()
+        if body is None:
+            self.close_connection = True
+            return
+        dialect = batchapi.dialect_of(path)
+        key, fault, call = None, None, None
+        out = self.setup_fault(dialect, method, path)
+        if out is None:
+            key, out = self.authenticate(dialect, body)
+        if out is None:
+            with S.lock:
+                if self.is_exhausted(key, S.key_state(key, t0)):
+                    out = self.quota_outcome(dialect, key, body)
+        if out is None:
+            try:
+                out, fault, call = batchapi.handle(S, method, path, query, body, key,
+                                                   self.headers)
+            except Exception as e:  # a mock bug must not look like a network fault
+                print("mockapi: internal error: %r" % e, file=sys.stderr)
+                out = error_outcome(dialect, 500, "mock internal error: %r" % e)
+        status = 0 if fault in ("reset", "reset_after") else out.status
+        with S.lock:
+            st = S.stats
+            st["control_calls"] += 1
+            k = str(status)
+            st["control_by_status"][k] = st["control_by_status"].get(k, 0) + 1
+            if fault:
+                st["control_faults"][fault] = st["control_faults"].get(fault, 0) + 1
+        S.write_log({
+            "t": t0, "kind": "control", "method": method, "path": path,
+            "key": last4(key) if key else None, "status": status, "fault": fault,
+            "batch_id": call.batch_id if call else None,
+            "file_id": call.file_id if call else None,
+            "body_sha256": hashlib.sha256(body).hexdigest(), "custom": None,
+            "billed": None, "billed_pusd": 0, "prompt_tokens": 0, "completion_tokens": 0})
+        if fault in ("reset", "reset_after"):
+            self.reset_connection()
+            return
+        self.send_outcome(self.stamp(out, dialect, None, 0))
 
     def rate_check(self, dialect, req, ks, weight):
         """A 429 Outcome if the key's buckets cannot take this request."""
         wait, what, limit = 0.0, None, 0
         if ks.req and ks.req.level < 1:
-            wait, what, limit = ks.req.wait_for(1), "requests", ks.req.cap
+            wait, what, limit = ks.req.wait_for(1), "requests", ks.req.limit
         too_large = False
         if ks.tok and ks.tok.level < weight:
             too_large = weight > ks.tok.cap
             w = ks.tok.time_to_full() if too_large else ks.tok.wait_for(weight)
             if what is None or w > wait:
-                wait, what, limit = w, "tokens", ks.tok.cap
+                wait, what, limit = w, "tokens", ks.tok.limit
         if what is None:
             return None
         ms = max(1, int(math.ceil(wait * 1000.0)))
@@ -925,7 +974,7 @@ class Handler(BaseHTTPRequestHandler):
     def stamp(self, out, dialect, ks, now):
         """Adds the request id, content type and rate-limit headers."""
         a = self.S.args
-        h = [("Content-Type", "application/json"),
+        h = [("Content-Type", out.ctype or "application/json"),
              ("request-id" if dialect == "anthropic" else "x-request-id", "req_" + hexid())]
         if dialect == "openai":
             h.append(("openai-processing-ms", "1"))
@@ -935,12 +984,12 @@ class Handler(BaseHTTPRequestHandler):
                     continue
                 remaining = max(0, int(math.floor(b.level)))
                 if dialect == "anthropic":
-                    h += [("anthropic-ratelimit-%s-limit" % what, str(int(b.cap))),
+                    h += [("anthropic-ratelimit-%s-limit" % what, str(b.limit)),
                           ("anthropic-ratelimit-%s-remaining" % what, str(remaining)),
                           ("anthropic-ratelimit-%s-reset" % what,
                            rfc3339(now + b.time_to_full()))]
                 else:
-                    h += [("x-ratelimit-limit-%s" % what, str(int(b.cap))),
+                    h += [("x-ratelimit-limit-%s" % what, str(b.limit)),
                           ("x-ratelimit-remaining-%s" % what, str(remaining)),
                           ("x-ratelimit-reset-%s" % what, go_duration(b.time_to_full()))]
         out.headers = h + out.headers
@@ -1056,6 +1105,44 @@ class Handler(BaseHTTPRequestHandler):
         return out
 
 
+def directive_code(S, body, sha):
+    """The status a mock:fail / mock:fail_first directive asks for, or None
+    (counts fail_first attempts per body; under S.lock)."""
+    m = DIRECTIVE_FAIL.search(body)
+    code = int(m.group(1)) if m else None
+    m = DIRECTIVE_FAIL_FIRST.search(body)
+    if code is None and m:
+        seen = S.fail_first.get(sha, 0) + 1
+        S.fail_first[sha] = seen
+        if seen <= int(m.group(1)):
+            code = int(m.group(2))
+    return code
+
+
+class RowProcessor:
+    """Processes one batch row as a live request is processed (validation,
+    mock:fail / mock:fail_first directives, usage, price), without auth or
+    rate limits: an Outcome at the LIVE price.  Called under S.lock."""
+
+    usage_numbers = Handler.usage_numbers
+    success_outcome = Handler.success_outcome
+
+    def __init__(self, S):
+        self.S = S
+
+    def __call__(self, dialect, kind, req, body):
+        problem = validate(kind, req)
+        if problem:
+            return error_outcome(dialect, 400, problem)
+        code = directive_code(self.S, body, hashlib.sha256(body).hexdigest())
+        if code is not None and code >= 300:
+            return error_outcome(dialect, code, "mock:fail directive (%d)" % code)
+        price = self.S.prices.lookup(req.get("model"))
+        n = req.get("n") if kind in ("chat", "completions") else 1
+        n = n if isinstance(n, int) and not isinstance(n, bool) and n >= 1 else 1
+        return self.success_outcome(kind, dialect, req, body, price, request_limit(req), n)
+
+
 def validate(kind, req):
     """A 400 message if the request is malformed for its endpoint, else None."""
     if not isinstance(req, dict):
@@ -1094,7 +1181,9 @@ class Server(ThreadingHTTPServer):
 
 
 def parse_args(argv):
-    ap = argparse.ArgumentParser(description="Mock OpenAI/Anthropic API for llmbatch tests.")
+    ap = argparse.ArgumentParser(description="Mock OpenAI/Anthropic API for llmbatch tests.",
+                                 epilog=HELP_EPILOG,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--port", type=int, default=0, help="port (0 = pick a free one)")
     ap.add_argument("--port-file", help="write the bound port here (atomically)")
     ap.add_argument("--seed", type=int, default=1)
@@ -1108,16 +1197,27 @@ def parse_args(argv):
     ap.add_argument("--slow-ms", type=int, default=3000)
     ap.add_argument("--latency-ms", type=int, default=0, help="delay before every API reply")
     ap.add_argument("--rpm", type=int, default=0, help="requests per minute per key")
+    ap.add_argument("--burst", type=int, default=0,
+                    help="request bucket capacity (default: the whole --rpm); refilled "
+                    "at rpm/60 per second, like OpenAI's limiter")
     ap.add_argument("--tpm", type=int, default=0, help="tokens per minute per key")
     ap.add_argument("--no-ratelimit-headers", action="store_true")
     ap.add_argument("--exhausted-keys", default="")
     ap.add_argument("--exhaust-after", action="append", default=[], metavar="KEY=N")
     ap.add_argument("--invalid-keys", default="")
-    ap.add_argument("--log", help="append one JSON line per API request")
+    ap.add_argument("--echo-key", action="store_true",
+                    help="401/403/quota error bodies quote the caller's whole key")
+    ap.add_argument("--redirect", type=int, default=0, choices=(0,) + livefaults.REDIRECTS,
+                    help="answer every API request with this redirect status")
+    ap.add_argument("--not-found-paths", default="",
+                    help="comma-separated API paths that always answer 404 unknown_url")
+    ap.add_argument("--log", help="append one JSON line per API request and control call")
+    batchapi.add_args(ap)
     args = ap.parse_args(argv)
     try:
         parse_faults(args.faults)
         parse_exhaust_after(args.exhaust_after)
+        batchapi.parse_control_faults(args.control_faults)
     except ValueError as e:
         ap.error(str(e))
     return args
@@ -1126,6 +1226,7 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     Handler.S = State(args)
+    batchapi.init(Handler.S, RowProcessor(Handler.S), OPENAI_PATHS, last4)
     httpd = Server(("127.0.0.1", args.port), Handler)
     port = httpd.server_address[1]
     if args.port_file:

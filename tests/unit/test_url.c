@@ -3,6 +3,7 @@
 #include "tap.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 static const struct {
     const char *base, *path, *want;
@@ -31,11 +32,41 @@ static const struct {
     { "http://h:8000/v1", "", "http://h:8000/v1" },
 };
 
+/* url_check_base: what a typo in --base-url looks like. */
+static void check_base_urls(void)
+{
+    static const struct { const char *u; const char *why; } bad[] = {
+        { "", "is empty" },
+        { "ftp://h/v1", "uses ftp://" },
+        { "localhost:8000", "needs a scheme" },
+        { "h:8000/v1", "needs a scheme" },
+        { "http://", "has no host" },
+        { "https://:443/v1", "has no host" },
+        { "http:///v1", "has no host" },
+        { "http://a b/v1", "space or a control" },
+        { "http://h\t/v1", "space or a control" },
+    };
+    static const char *good[] = {
+        "http://h:8000", "HTTPS://api.example/v1", "http://127.0.0.1:1/v1?x=y",
+        "https://user@gw.example/openai",
+    };
+    char err[200];
+
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = '\0';
+        CHECK(url_check_base(bad[i].u, err, sizeof err) == -1);
+        CHECK(strstr(err, bad[i].why) != NULL);
+    }
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        CHECK(url_check_base(good[i], err, sizeof err) == 0);
+}
+
 int main(void)
 {
     size_t i;
     char *s;
 
+    check_base_urls();
     for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         s = url_join(cases[i].base, cases[i].path);
         CHECK_STR(s, cases[i].want);
