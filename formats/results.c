@@ -10,6 +10,7 @@
  */
 #include "results.h"
 #include "canon.h"
+#include "jsonscan.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -122,6 +123,17 @@ int results_success_raw(buf_t *out, uint64_t seed, uint64_t ordinal,
 {
     size_t old = out->len;
     int use_raw = results_raw_ok(&raw, &raw_len);
+    char *compact = NULL;
+
+    /* no tree (jansson could not hold a number in it) and not one line:
+     * the valid JSON text without its line breaks */
+    if (!use_raw && !body && raw && raw_len && jsonscan_validate_rfc(raw, raw_len) == 0) {
+        if (!(compact = malloc(raw_len)))
+            return -1;
+        raw_len = jsonscan_compact(raw, raw_len, compact);
+        raw = compact;
+        use_raw = 1;
+    }
 
     if (results_head(out, seed, ordinal, custom_id) < 0 ||
         buf_printf(out, ",\"response\":{\"status_code\":%ld,\"request_id\":",
@@ -136,9 +148,11 @@ int results_success_raw(buf_t *out, uint64_t seed, uint64_t ordinal,
          buf_puts(out, ",\"llmbatch\":{\"dedup\":\"coalesced\"}") < 0) ||
         buf_puts(out, "}\n") < 0)
         goto err;
+    free(compact);
     return 0;
 
 err:
+    free(compact);
     return results_undo(out, old);
 }
 

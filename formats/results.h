@@ -22,8 +22,11 @@ int results_success_line(buf_t *out, uint64_t seed, uint64_t ordinal,
                          const char *request_id, const json_t *body,
                          int mark);
 /* The same, embedding `raw` (the server's JSON text, which the caller has
- * parsed into `body`) byte for byte when it is one object on one line;
- * otherwise `body` is re-serialised compactly. */
+ * parsed into `body` or validated) byte for byte when it is one object on
+ * one line; otherwise `body` is re-serialised compactly.  With body NULL
+ * (jansson could not hold the reply, e.g. an integer wider than 64 bits)
+ * raw is embedded without the whitespace between its tokens when it is
+ * valid JSON, else as null. */
 int results_success_raw(buf_t *out, uint64_t seed, uint64_t ordinal,
                         const char *custom_id, long status,
                         const char *request_id, const char *raw, size_t raw_len,

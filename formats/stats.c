@@ -4,6 +4,7 @@
  * continues counting without rounding.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "stats.h"
@@ -222,7 +223,7 @@ static void usage_from(const json_t *o, usage_t *u)
 json_t *stats_to_json(const stats_t *s)
 {
     json_t *j = json_object(), *models = json_object(), *keys = json_object(),
-           *status = json_object();
+           *status = stats_by_status_json(s);
 
     if (!j || !models || !keys || !status)
         goto fail;
@@ -241,13 +242,6 @@ json_t *stats_to_json(const stats_t *s)
                       "tokens_out", (json_int_t)k->tokens_out,
                       "n429", (json_int_t)k->n429, "cost_pp", (json_int_t)k->cost,
                       "state", k->state, "reason", k->reason));
-    }
-    for (int i = 0; i < 600; i++) {
-        char name[8];
-        if (!s->by_status[i])
-            continue;
-        snprintf(name, sizeof(name), "%d", i);
-        json_object_set_new(status, name, json_integer((json_int_t)s->by_status[i]));
     }
     json_object_set_new(j, "jobs_total", json_integer((json_int_t)s->jobs_total));
     json_object_set_new(j, "succeeded", json_integer((json_int_t)s->succeeded));

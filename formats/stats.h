@@ -2,7 +2,9 @@
  * stats: the counters of a job across all its runs: jobs, tokens, money per
  * model and per key, HTTP outcomes, cache.  Plain data: the runner fills it,
  * the checkpoint stores it (stats_to_json / stats_from_json) so a resumed
- * run's report covers the whole job, and formats/report renders it.
+ * run's report covers the whole job, and runner/report_run.c renders it
+ * (the run's report file and summary; runner/report_cmd.c for
+ * `llmbatch report`).
  * Money is in picodollars.
  */
 #ifndef LLMB_STATS_H
@@ -68,8 +70,10 @@ model_stats_t *stats_model(stats_t *s, const char *model);
 key_stats_t   *stats_key(stats_t *s, const char *name);
 void stats_add_usage(usage_t *into, const usage_t *u);
 /* Books one attempt's cost under its model and key (either may be NULL).
- * success: a reply whose usage u counts (requests, tokens); otherwise only
- * the cost (an attempt charged as possibly billed). */
+ * success: a reply whose usage u counts (requests, tokens; the key's
+ * tokens_in is input + cached + cache-write; an unpriced reply counts in
+ * unpriced_requests); otherwise only the cost (an attempt charged as
+ * possibly billed), so the breakdowns add up to the total spent. */
 void stats_account(stats_t *s, const char *model, const char *key_name, const usage_t *u,
                    money_t cost, int priced, int success);
 void stats_latency(stats_t *s, int64_t ms);

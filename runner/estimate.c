@@ -11,7 +11,7 @@
 #include "cli.h"
 #include "run.h"
 #include "prices.h"
-#include "scan.h"
+#include "validate.h"
 
 int estimate_cmd(const char *input, const char *prices_path, const job_defaults_t *defs,
                  int have_budget, money_t budget)

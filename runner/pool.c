@@ -29,8 +29,13 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
     /* a new status line starts a new header block (1xx, redirects) */
     if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0)
         headers_clear(&x->headers);
-    else if (headers_add_line(&x->headers, ptr, n))
-        return 0;
+    else {
+        int rc = headers_add_line(&x->headers, ptr, n);
+        if (rc != 0) {
+            x->hdr_too_big = rc == HEADERS_TOO_LARGE;
+            return 0;                 /* fails the transfer */
+        }
+    }
     return n;
 }
 
@@ -128,6 +133,7 @@ static void xfer_put(pool_t *p, xfer_t *x)
     headers_clear(&x->headers);
     x->user = NULL;
     x->too_big = 0;
+    x->hdr_too_big = 0;
     x->sends = 0;
     x->next_free = p->free_list;
     p->free_list = x;
@@ -252,6 +258,7 @@ static void finish(pool_t *p, xfer_t *x, CURLcode code, pool_done_fn done, void 
     r.body_len = x->body.len;
     if (code != CURLE_OK)
         r.error = x->too_big ? "response body over 64 MiB"
+                 : x->hdr_too_big || headers_too_large_reason(x->errbuf) ? HEADERS_TOO_LARGE_MSG
                  : r.resend_blocked ? "connection closed before any reply (the request may have been processed)"
                  : x->errbuf[0] ? x->errbuf : curl_easy_strerror(code);
     curl_multi_remove_handle(p->multi, x->easy);

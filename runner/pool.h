@@ -36,6 +36,7 @@ typedef struct xfer {
     void              *user;
     int64_t            started_ms;
     int                too_big;
+    int                hdr_too_big;   /* headers_add_line refused the header block */
     int                sends;         /* times curl started sending it */
     struct xfer       *next_free;   /* free list */
     struct xfer       *prev, *next;  /* in-flight list */

@@ -16,6 +16,7 @@
 #include <zlib.h>
 #include "cli.h"
 #include "clock.h"
+#include "hash.h"
 #include "report_run.h"
 #include "run_int.h"
 #include "url.h"

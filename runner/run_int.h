@@ -29,7 +29,7 @@
 #include "pool.h"
 #include "prices.h"
 #include "reader.h"
-#include "scan.h"
+#include "validate.h"
 #include "stats.h"
 
 typedef struct slot {

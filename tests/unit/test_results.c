@@ -182,9 +182,36 @@ static void test_error(void)
     buf_release(&b);
 }
 
+/* A reply jansson cannot hold (no tree: an integer wider than 64 bits) is
+ * embedded as its own bytes: as they are on one line, without the line
+ * breaks between tokens when pretty-printed, and the line stays one line. */
+static void test_success_without_a_tree_keeps_the_bytes(void)
+{
+    static const char one[] = "{\"id\":\"x\",\"seed\":123456789012345678901234567890}";
+    static const char pretty[] = "{\n  \"id\": \"x y\",\n  \"seed\": 123456789012345678901234567890,"
+                                 "\r\n  \"t\": \"a\\u0000b\"\n}\n";
+    buf_t b = BUF_INIT;
+
+    CHECK_INT(results_success_raw(&b, 1, 0, "a", 200, NULL, one, sizeof one - 1, NULL, 0), 0);
+    CHECK(strstr(b.data, ",\"body\":{\"id\":\"x\",\"seed\":123456789012345678901234567890}},") != NULL);
+    CHECK(memchr(b.data, '\n', b.len - 1) == NULL);
+    buf_reset(&b);
+    CHECK_INT(results_success_raw(&b, 1, 0, "a", 200, NULL, pretty, sizeof pretty - 1, NULL, 0), 0);
+    CHECK(strstr(b.data, ",\"body\":{\"id\":\"x y\",\"seed\":123456789012345678901234567890,"
+                         "\"t\":\"a\\u0000b\"}},") != NULL);
+    CHECK(memchr(b.data, '\n', b.len - 1) == NULL);
+    CHECK(b.data[b.len - 1] == '\n');
+    buf_reset(&b);
+    /* not JSON and no tree: null, never the raw text */
+    CHECK_INT(results_success_raw(&b, 1, 0, "a", 200, NULL, "{\n\"a\":", 6, NULL, 0), 0);
+    CHECK(strstr(b.data, ",\"body\":null},") != NULL);
+    buf_release(&b);
+}
+
 int main(void)
 {
     test_success();
     test_error();
+    test_success_without_a_tree_keeps_the_bytes();
     return tap_done();
 }
