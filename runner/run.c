@@ -445,7 +445,6 @@ static int validate_input(run_ctx_t *c, int resumed)
  * refused before anything is sent (exit 2), not found job by job. */
 static int check_base_urls(run_ctx_t *c)
 {
-    static const char *env[] = { "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL" };
     char err[200];
 
     for (int d = 0; d < 2; d++) {
@@ -453,7 +452,7 @@ static int check_base_urls(run_ctx_t *c)
         if (!(c->ckpt.dialects & (1u << d)) || url_check_base(u, err, sizeof(err)) == 0)
             continue;
         fprintf(stderr, "llmbatch: %s \"%.200s\" %s; nothing was sent\n",
-                c->o->base_url ? "--base-url" : env[d], u, err);
+                c->o->base_url ? "--base-url" : provider_base_url_env((dialect_t)d), u, err);
         return RUN_EXIT_USAGE;
     }
     return 0;
