@@ -23,6 +23,7 @@ static const char usage_text[] =
 "  llmbatch keys [--keys-file FILE] [--base-url URL] [--probe]\n"
 "  llmbatch cache stats DIR | cache prune DIR --older-than AGE\n"
 "  llmbatch ledger show NAME [--redis URL]     a shared ledger's live state (JSON)\n"
+"  llmbatch sort RESULTS --input INPUT [-o OUT]   put results into input order\n"
 "\n"
 "run options:\n"
 "  -o, --output FILE        results (OpenAI batch output format; .gz = gzip)\n"
@@ -261,6 +262,27 @@ static int cmd_cache(int argc, char **argv)
     return usage_err("%s", "usage: llmbatch cache stats DIR | cache prune DIR --older-than AGE");
 }
 
+/* `llmbatch sort RESULTS --input INPUT [-o OUT]` (runner/sort_cmd.c) */
+static int sort_main(int argc, char **argv)
+{
+    const char *results = NULL, *input = NULL, *out = NULL;
+
+    for (int i = 2; i < argc; i++) {
+        if ((!strcmp(argv[i], "--input") || !strcmp(argv[i], "-o")) && i + 1 < argc) {
+            *(argv[i][1] == 'o' ? &out : &input) = argv[i + 1];
+            i++;
+        } else if (argv[i][0] != '-' && !results) {
+            results = argv[i];
+        } else {
+            return usage_err("sort: unexpected \"%s\"; usage: llmbatch sort RESULTS "
+                             "--input INPUT [-o OUT]", argv[i]);
+        }
+    }
+    if (!results || !input)
+        return usage_err("%s", "usage: llmbatch sort RESULTS --input INPUT [-o OUT]");
+    return sort_cmd(results, input, out);
+}
+
 int main(int argc, char **argv)
 {
     run_opts_t o;
@@ -281,6 +303,8 @@ int main(int argc, char **argv)
         return cmd_cache(argc, argv);
     if (!strcmp(argv[1], "ledger"))
         return ledger_cmd(argc, argv);
+    if (!strcmp(argv[1], "sort"))
+        return sort_main(argc, argv);
     if (parse_args(argc, argv, 2, &o, !strcmp(argv[1], "keys") ? &probe : NULL, pos, 2, &npos))
         return RUN_EXIT_USAGE;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
