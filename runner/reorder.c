@@ -13,6 +13,7 @@
  * the directory of tmp_out and are unlinked at creation.
  */
 #include "reorder.h"
+#include "checkpoint.h"
 #include "extsort.h"
 #include "lineid.h"
 #include "output.h"
@@ -397,4 +398,85 @@ int reorder_discard(const char *path)
         rc = -1;
     free(tmp);
     return rc;
+}
+
+/* Step 4: the checkpoint names the renamed files. */
+static int ro_ckpt_step4(ckpt_t *ck, const char *ckpt_path, const stats_t *stats,
+                         char *err, size_t errlen)
+{
+    ck->results_size = ck->reorder_results_size;
+    ck->errors_size = ck->reorder_errors_size;
+    ck->reorder_ready = 0;
+    ck->ordered = 1;
+    if (ckpt_save(ckpt_path, ck, stats) != 0) {
+        snprintf(err, errlen, "%s: %s", ckpt_path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int reorder_run_outputs(ckpt_t *ck, const char *ckpt_path, const stats_t *stats,
+                        const char *input, const char *results, const char *errors,
+                        size_t mem_budget, reorder_stats_t *st, char *err, size_t errlen)
+{
+    reorder_opts_t o = { mem_budget, 1, ck->input_hash, -1 };
+    reorder_stats_t local[2];
+    char *tr = reorder_tmp_path(results), *te = reorder_tmp_path(errors);
+    int rc = -1, have_errors = access(errors, F_OK) == 0;
+
+    if (!st)
+        st = local;
+    memset(st, 0, 2 * sizeof *st);
+    if (!tr || !te) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    /* step 1 */
+    if (reorder_file(input, results, tr, &o, &st[0], err, errlen) != 0)
+        goto out;
+    if (have_errors && reorder_file(input, errors, te, &o, &st[1], err, errlen) != 0) {
+        unlink(tr);
+        goto out;
+    }
+    /* step 2 */
+    ck->reorder_ready = 1;
+    ck->reorder_results_size = st[0].out_size;
+    ck->reorder_errors_size = have_errors ? st[1].out_size : ck->errors_size;
+    if (ckpt_save(ckpt_path, ck, stats) != 0) {
+        snprintf(err, errlen, "%s: %s", ckpt_path, strerror(errno));
+        ck->reorder_ready = 0;
+        unlink(tr);
+        unlink(te);
+        goto out;
+    }
+    /* step 3 */
+    if (reorder_commit(tr, results) != 0 || (have_errors && reorder_commit(te, errors) != 0)) {
+        snprintf(err, errlen, "renaming the sorted outputs: %s (rerun to finish)",
+                 strerror(errno));
+        goto out;
+    }
+    /* step 4 */
+    rc = ro_ckpt_step4(ck, ckpt_path, stats, err, errlen);
+out:
+    free(tr);
+    free(te);
+    return rc;
+}
+
+int reorder_resume(ckpt_t *ck, const char *ckpt_path, const stats_t *stats,
+                   const char *results, const char *errors, char *err, size_t errlen)
+{
+    if (!ck->reorder_ready) {
+        if (reorder_discard(results) != 0 || reorder_discard(errors) != 0) {
+            snprintf(err, errlen, "removing a stale %s file: %s", REORDER_TMP_SUFFIX,
+                     strerror(errno));
+            return -1;
+        }
+        return 0;
+    }
+    if (reorder_finish_pending(results) < 0 || reorder_finish_pending(errors) < 0) {
+        snprintf(err, errlen, "finishing the reorder of %s: %s", results, strerror(errno));
+        return -1;
+    }
+    return ro_ckpt_step4(ck, ckpt_path, stats, err, errlen);
 }

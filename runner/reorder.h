@@ -82,4 +82,22 @@ int reorder_finish_pending(const char *path);
 /* Removes reorder_tmp_path(path) if it exists.  0 or -1 (errno). */
 int reorder_discard(const char *path);
 
+/* The whole protocol for a run's two outputs, on the run's checkpoint
+ * (steps 1 to 4 above; ck->input_hash is the seed).  Call it when the run
+ * is complete, after the last commit, with both outputs closed.  st may be
+ * NULL, else st[0] is the results file, st[1] the errors file.  On
+ * failure before step 2 nothing durable changed (the files stay in
+ * completion order, the run can report and go on); after it, the rerun
+ * finishes through reorder_resume().  0, or -1 with a message in err. */
+struct ckpt;
+struct stats;
+int reorder_run_outputs(struct ckpt *ck, const char *ckpt_path, const struct stats *stats,
+                        const char *input, const char *results, const char *errors,
+                        size_t mem_budget, reorder_stats_t *st, char *err, size_t errlen);
+/* Resume side, right after the checkpoint is loaded and before the outputs
+ * are opened: with "reorder":"ready" renames what is left and saves step 4;
+ * otherwise removes stale tmp files.  0, or -1 with a message in err. */
+int reorder_resume(struct ckpt *ck, const char *ckpt_path, const struct stats *stats,
+                   const char *results, const char *errors, char *err, size_t errlen);
+
 #endif

@@ -7,6 +7,7 @@
  * and fsynced, so a failure leaves the caller's state as it was.
  */
 #include "retry_failed.h"
+#include "checkpoint.h"
 #include "lineid.h"
 #include "output.h"
 #include "reader.h"
@@ -324,4 +325,79 @@ int retry_failed_discard(const char *errors_path)
         rc = -1;
     free(tmp);
     return rc;
+}
+
+int retry_failed_apply(ckpt_t *ck, const char *ckpt_path, stats_t *stats,
+                       const char *errors, int errors_gz, const retry_codes_t *codes,
+                       retry_result_t *res, char *err, size_t errlen)
+{
+    char *tmp = retry_failed_tmp_path(errors);
+    uint64_t invalid = 0;
+    int rc = -1;
+
+    if (!tmp) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    /* step 1 */
+    if (retry_failed_prepare(errors, ck->errors_size, ck->input_hash, codes, ck->bits,
+                             ck->njobs, tmp, errors_gz, res, err, errlen) != 0)
+        goto out;
+    for (size_t i = 0; i < res->ncodes; i++)
+        if (strcmp(res->by_code[i].code, "invalid_input") == 0)
+            invalid = res->by_code[i].n;
+    /* step 2 */
+    ck->errors_size = res->kept_size;
+    ck->retry_swap = 1;
+    if (res->n_retry) {
+        ck->complete = 0;
+        ck->ordered = 0;
+    }
+    if (stats) {
+        stats->failed -= res->lines_removed < stats->failed ? res->lines_removed : stats->failed;
+        stats->invalid -= invalid < stats->invalid ? invalid : stats->invalid;
+    }
+    if (ckpt_save(ckpt_path, ck, stats) != 0) {
+        snprintf(err, errlen, "%s: %s", ckpt_path, strerror(errno));
+        unlink(tmp);
+        goto out;
+    }
+    /* step 3 */
+    if (retry_failed_commit(tmp, errors) != 0) {
+        snprintf(err, errlen, "%s: rename: %s (rerun to finish)", errors, strerror(errno));
+        goto out;
+    }
+    /* step 4 */
+    ck->retry_swap = 0;
+    if (ckpt_save(ckpt_path, ck, stats) != 0) {
+        snprintf(err, errlen, "%s: %s", ckpt_path, strerror(errno));
+        goto out;
+    }
+    rc = 0;
+out:
+    free(tmp);
+    return rc;
+}
+
+int retry_failed_resume(ckpt_t *ck, const char *ckpt_path, const stats_t *stats,
+                        const char *errors, char *err, size_t errlen)
+{
+    if (!ck->retry_swap) {
+        if (retry_failed_discard(errors) != 0) {
+            snprintf(err, errlen, "removing a stale %s file: %s", RETRY_TMP_SUFFIX,
+                     strerror(errno));
+            return -1;
+        }
+        return 0;
+    }
+    if (retry_failed_finish_pending(errors) < 0) {
+        snprintf(err, errlen, "%s: finishing --retry-failed: %s", errors, strerror(errno));
+        return -1;
+    }
+    ck->retry_swap = 0;
+    if (ckpt_save(ckpt_path, ck, stats) != 0) {
+        snprintf(err, errlen, "%s: %s", ckpt_path, strerror(errno));
+        return -1;
+    }
+    return 0;
 }

@@ -92,4 +92,25 @@ int retry_failed_finish_pending(const char *errors_path);
 /* Resume without the flag: removes a leftover tmp.  0 or -1 (errno). */
 int retry_failed_discard(const char *errors_path);
 
+/* The whole protocol on the run's checkpoint (steps 1 to 4; seed =
+ * ck->input_hash, committed size = ck->errors_size, the bitmap = ck->bits).
+ * Call it after the checkpoint is loaded (and after retry_failed_resume),
+ * before the errors file is opened.  It also lowers stats->failed by the
+ * lines removed (and stats->invalid by the invalid_input ones), clears
+ * ck->complete when a job became pending and ck->ordered (new lines will
+ * be appended in completion order).  errors_gz: the errors file's
+ * compression (gzip when its name ends in ".gz").  0, or -1 with a message
+ * in err (nothing durable changed if it fails before step 2; after it, the
+ * rerun finishes through retry_failed_resume()). */
+struct ckpt;
+struct stats;
+int retry_failed_apply(struct ckpt *ck, const char *ckpt_path, struct stats *stats,
+                       const char *errors, int errors_gz, const retry_codes_t *codes,
+                       retry_result_t *res, char *err, size_t errlen);
+/* Resume side, right after the checkpoint is loaded: with the flag, renames
+ * the tmp if it is still there and saves the checkpoint without the flag;
+ * without it, removes a stale tmp.  0, or -1 with a message in err. */
+int retry_failed_resume(struct ckpt *ck, const char *ckpt_path, const struct stats *stats,
+                        const char *errors, char *err, size_t errlen);
+
 #endif

@@ -71,7 +71,7 @@ int sort_cmd(const char *results, const char *input, const char *out)
     int rc = RUN_EXIT_USAGE, have_ckpt = 0, r;
 
     ckpt_init(&ck);
-    memset(&stats, 0, sizeof stats);
+    stats_init(&stats);
     if (access(results, R_OK) != 0) {
         fprintf(stderr, "llmbatch: sort: %s: %s\n", results, strerror(errno));
         goto out;
@@ -159,6 +159,7 @@ int sort_cmd(const char *results, const char *input, const char *out)
     rc = 0;
 out:
     ckpt_release(&ck);
+    stats_release(&stats);
     free(tmp);
     free(ckpt_path);
     return rc;

@@ -422,6 +422,100 @@ static void test_crash_points(void)
     free(tmp);
 }
 
+/* the whole protocol for a run's two outputs, and its resume side */
+static void test_run_outputs(void)
+{
+    enum { N = 200 };
+    const uint64_t seed = 77;
+    const char *in = pathf("run-in.jsonl"), *res = pathf("run.jsonl.gz");
+    const char *errs = pathf("run.errors.jsonl.gz"), *ckp = pathf("run.jsonl.gz.ckpt");
+    char *ok[N], *bad[N], *want_ok, *want_bad, *got, err[512];
+    size_t nok = 0, nbad = 0, n;
+    reorder_stats_t st[2];
+    ckpt_t ck, l;
+    struct stat sb;
+
+    for (size_t i = 0; i < N; i++) {
+        buf_t b = BUF_INIT;
+        char cid[32];
+        snprintf(cid, sizeof cid, "j%zu", i);
+        if (i % 5 == 0)
+            results_error_line(&b, seed, i, cid, 500, NULL, NULL, NULL, 0, "e", "m");
+        else
+            results_error_line(&b, seed, i, cid, 200, NULL, NULL, NULL, 0, "fake", "ok");
+        b.data[b.len - 1] = '\0';
+        if (i % 5 == 0)
+            bad[nbad++] = b.data;
+        else
+            ok[nok++] = b.data;
+    }
+    want_ok = join(ok, nok);
+    want_bad = join(bad, nbad);
+    shuffle(ok, nok);
+    shuffle(bad, nbad);
+    got = join(ok, nok);
+    write_file(res, got, strlen(got), 1);
+    free(got);
+    got = join(bad, nbad);
+    write_file(errs, got, strlen(got), 1);
+    free(got);
+    write_file(in, "", 0, 0);
+
+    ckpt_init(&ck);
+    ck.input_path = strdup(in);
+    ck.input_hash = seed;
+    ck.complete = 1;
+    CHECK(reorder_run_outputs(&ck, ckp, NULL, in, res, errs, 4096, st, err, sizeof err) == 0);
+    CHECK_INT(st[0].by_id, nok);
+    CHECK_INT(st[1].by_id, nbad);
+    got = read_lines(res, &n);
+    CHECK(strcmp(got, want_ok) == 0);
+    free(got);
+    got = read_lines(errs, &n);
+    CHECK(strcmp(got, want_bad) == 0);
+    free(got);
+    CHECK_INT(ckpt_load(ckp, &l, NULL, err, sizeof err), 1);
+    CHECK_INT(l.ordered, 1);
+    CHECK_INT(l.reorder_ready, 0);
+    CHECK(stat(res, &sb) == 0 && (uint64_t)sb.st_size == l.results_size);
+    CHECK(stat(errs, &sb) == 0 && (uint64_t)sb.st_size == l.errors_size);
+    ckpt_release(&l);
+
+    /* crash after step 2: ready + one tmp still there (the other renamed) */
+    {
+        char *tr = reorder_tmp_path(res);
+        write_file(tr, "x\n", 2, 0);
+        ck.reorder_ready = 1;
+        ck.ordered = 0;
+        ck.reorder_results_size = 2;
+        ck.reorder_errors_size = ck.errors_size;
+        CHECK(ckpt_save(ckp, &ck, NULL) == 0);
+        CHECK_INT(ckpt_load(ckp, &l, NULL, err, sizeof err), 1);
+        CHECK(reorder_resume(&l, ckp, NULL, res, errs, err, sizeof err) == 0);
+        CHECK(!exists(tr));
+        ckpt_release(&l);
+        CHECK_INT(ckpt_load(ckp, &l, NULL, err, sizeof err), 1);
+        CHECK_INT(l.ordered, 1);
+        CHECK_INT(l.reorder_ready, 0);
+        CHECK_INT(l.results_size, 2);
+        ckpt_release(&l);
+        /* a crash during step 1 (no ready flag): stale tmps are removed */
+        write_file(tr, "partial", 7, 0);
+        CHECK_INT(ckpt_load(ckp, &l, NULL, err, sizeof err), 1);
+        CHECK(reorder_resume(&l, ckp, NULL, res, errs, err, sizeof err) == 0);
+        CHECK(!exists(tr));
+        ckpt_release(&l);
+        free(tr);
+    }
+    ckpt_release(&ck);
+    for (size_t i = 0; i < nok; i++)
+        free(ok[i]);
+    for (size_t i = 0; i < nbad; i++)
+        free(bad[i]);
+    free(want_ok);
+    free(want_bad);
+}
+
 int main(void)
 {
     if (!mkdtemp(dir)) {
@@ -435,6 +529,7 @@ int main(void)
     test_join_many();
     test_hostile();
     test_crash_points();
+    test_run_outputs();
     {
         char cmd[600];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

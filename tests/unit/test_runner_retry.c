@@ -28,6 +28,14 @@ static char *pathf(const char *name)
     return p[k];
 }
 
+static void write_text(const char *p, const char *s)
+{
+    FILE *f = fopen(p, "wb");
+    if (!f || fputs(s, f) < 0)
+        abort();
+    fclose(f);
+}
+
 static int exists(const char *p)
 {
     return access(p, F_OK) == 0;
@@ -234,7 +242,7 @@ static void test_prepare(int gz)
     CHECK(retry_failed_prepare(errors, committed, SEED, &codes, bits, NJOBS, tmp, gz,
                                &res, err, sizeof err) == 0);
     ckpt_init(&ck);
-    memset(&st, 0, sizeof st);
+    stats_init(&st);
     ck.input_path = strdup("in");
     ck.input_hash = SEED;
     CHECK(ckpt_resize(&ck, NJOBS) == 0);
@@ -278,6 +286,7 @@ static void test_prepare(int gz)
         CHECK(exactly_once(results, errors, &all));
     }
     ckpt_release(&l);
+    stats_release(&st);
     unlink(ckp);
     free(tmp);
 }
@@ -356,6 +365,75 @@ static void test_codes_and_failures(void)
     free(tmp);
 }
 
+/* the whole protocol on a checkpoint, and its resume side */
+static void test_apply(void)
+{
+    const char *results = pathf("r3.jsonl"), *errors = pathf("e3.jsonl");
+    const char *ckp = pathf("r3.jsonl.ckpt");
+    char *tmp = retry_failed_tmp_path(errors), err[512];
+    uint64_t bits[1];
+    retry_codes_t codes;
+    retry_result_t res;
+    ckpt_t ck, l;
+    stats_t st, lst;
+    struct stat sb;
+
+    ckpt_init(&ck);
+    stats_init(&st);
+    stats_init(&lst);
+    ck.input_path = strdup("in");
+    ck.input_hash = SEED;
+    CHECK(ckpt_resize(&ck, NJOBS) == 0);
+    ck.errors_size = make_run(results, errors, bits);
+    ck.bits[0] = bits[0];
+    ck.complete = 1;
+    ck.ordered = 1;
+    st.failed = 4;
+    st.invalid = 1;
+    st.succeeded = 5;
+    CHECK(retry_codes_parse("5xx,invalid_input", &codes, err, sizeof err) == 0);
+    CHECK(retry_failed_apply(&ck, ckp, &st, errors, 0, &codes, &res, err, sizeof err) == 0);
+    CHECK_INT(res.lines_removed, 2);
+    CHECK_INT(st.failed, 2);
+    CHECK_INT(st.invalid, 0);
+    CHECK(!exists(tmp));
+    CHECK_INT(ckpt_load(ckp, &l, &lst, err, sizeof err), 1);
+    CHECK_INT(l.retry_swap, 0);
+    CHECK_INT(l.complete, 0);
+    CHECK_INT(l.ordered, 0);
+    CHECK_INT(l.bits[0], (1u << 9) - 1 - (1u << 1) - (1u << 5));
+    CHECK_INT(lst.failed, 2);
+    CHECK(stat(errors, &sb) == 0 && (uint64_t)sb.st_size == l.errors_size);
+    CHECK(exactly_once(results, errors, l.bits));
+    ckpt_release(&l);
+    stats_release(&lst);
+    stats_init(&lst);
+
+    /* resume with the flag and the tmp still there */
+    write_text(tmp, "");
+    ck.retry_swap = 1;
+    CHECK(ckpt_save(ckp, &ck, &st) == 0);
+    CHECK_INT(ckpt_load(ckp, &l, &lst, err, sizeof err), 1);
+    CHECK(retry_failed_resume(&l, ckp, &lst, errors, err, sizeof err) == 0);
+    CHECK(!exists(tmp));
+    CHECK(stat(errors, &sb) == 0 && sb.st_size == 0);
+    ckpt_release(&l);
+    stats_release(&lst);
+    CHECK_INT(ckpt_load(ckp, &l, NULL, err, sizeof err), 1);
+    CHECK_INT(l.retry_swap, 0);
+    ckpt_release(&l);
+    /* without the flag a stale tmp goes */
+    write_text(tmp, "stale");
+    CHECK_INT(ckpt_load(ckp, &l, NULL, err, sizeof err), 1);
+    CHECK(retry_failed_resume(&l, ckp, NULL, errors, err, sizeof err) == 0);
+    CHECK(!exists(tmp));
+    CHECK(stat(errors, &sb) == 0 && sb.st_size == 0);
+    ckpt_release(&l);
+    ckpt_release(&ck);
+    stats_release(&st);
+    free(tmp);
+}
+
 int main(void)
 {
     if (!mkdtemp(dir)) {
@@ -366,6 +444,7 @@ int main(void)
     test_prepare(0);
     test_prepare(1);
     test_codes_and_failures();
+    test_apply();
     {
         char cmd[600];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
