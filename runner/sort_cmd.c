@@ -10,8 +10,9 @@
  * results file to that size.  So an unfinished run is refused (sort it
  * with -o, or finish it), and a finished one goes through the --ordered
  * crash protocol (reorder.h) for the results file: tmp, "reorder":"ready",
- * rename, new size + "ordered":true.  A rerun of sort (or of the run) after
- * a crash in between finishes it.
+ * rename, new size (but not "ordered":true, which also covers the errors
+ * file).  After a crash in between, rerunning the run finishes it
+ * (reorder_resume); sort itself refuses to touch a pending reorder.
  */
 #include "checkpoint.h"
 #include "cli.h"
@@ -50,8 +51,7 @@ static int sc_ckpt_done(const char *ckpt_path, ckpt_t *ck, stats_t *stats)
 {
     ck->results_size = ck->reorder_results_size;
     ck->errors_size = ck->reorder_errors_size;
-    ck->reorder_ready = 0;
-    ck->ordered = 1;
+    ck->reorder_ready = 0;    /* "ordered" is left alone: the errors file is not sorted */
     if (ckpt_save(ckpt_path, ck, stats) != 0) {
         fprintf(stderr, "llmbatch: sort: %s: %s\n", ckpt_path, strerror(errno));
         return -1;
@@ -97,14 +97,12 @@ int sort_cmd(const char *results, const char *input, const char *out)
         }
         have_ckpt = r == 1;
         if (have_ckpt && ck.reorder_ready) {
-            /* an earlier sort or --ordered run stopped between rename and
-             * checkpoint: finish that first */
-            if (reorder_finish_pending(results) < 0) {
-                fprintf(stderr, "llmbatch: sort: %s: %s\n", results, strerror(errno));
-                goto out;
-            }
-            if (sc_ckpt_done(ckpt_path, &ck, &stats) != 0)
-                goto out;
+            /* a reorder stopped between its rename and its checkpoint; it
+             * may cover the errors file too, which only the run knows */
+            fprintf(stderr, "llmbatch: sort: %s records an unfinished reorder: rerun the "
+                    "same `llmbatch run` command to finish it\n", ckpt_path);
+            rc = RUN_EXIT_USAGE;
+            goto out;
         }
         if (have_ckpt && !ck.complete) {
             fprintf(stderr, "llmbatch: sort: %s belongs to an unfinished run (%s): finish "

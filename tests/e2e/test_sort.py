@@ -190,7 +190,7 @@ class SortOwnRun(unittest.TestCase):
             self.assertEqual([json.loads(x)["custom_id"] for x in got], want)
             with open(ckpt) as f:
                 ck = json.load(f)
-            self.assertTrue(ck.get("ordered"))
+            self.assertNotIn("ordered", ck)      # the errors file was not sorted
             self.assertNotIn("reorder", ck)
             self.assertEqual(ck["results_size"], os.path.getsize(out))
 
@@ -219,6 +219,16 @@ class SortOwnRun(unittest.TestCase):
             self.assertIn("unfinished run", r.stderr)
             r = run(["sort", out, "--input", inp, "-o", os.path.join(d, "s.jsonl")])
             self.assertEqual(r.returncode, 0, r.stderr)
+            # a reorder left pending by a crash is the run's to finish
+            with open(out + ".ckpt") as f:
+                ck = json.load(f)
+            ck.update({"complete": True, "reorder": "ready", "reorder_results_size": 0,
+                       "reorder_errors_size": 0})
+            with open(out + ".ckpt", "w") as f:
+                json.dump(ck, f)
+            r = run(["sort", out, "--input", inp])
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn("unfinished reorder", r.stderr)
 
 
 if __name__ == "__main__":
