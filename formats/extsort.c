@@ -411,6 +411,9 @@ int extsort_add(extsort_t *s, uint64_t key, const void *data, size_t len)
         char *na;
         while (cap < s->arena_len + len)
             cap *= 2;
+        /* do not let doubling overshoot the budget */
+        if (cap > s->budget && s->arena_len + len <= s->budget)
+            cap = s->budget;
         na = realloc(s->arena, cap);
         if (!na) {
             errno = ENOMEM;
