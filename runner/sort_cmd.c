@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static int sc_is_gzip(const char *path)
@@ -38,6 +39,15 @@ static int sc_is_gzip(const char *path)
         fclose(f);
     }
     return gz;
+}
+
+/* 1 when a and b name the same existing file */
+static int sc_same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 &&
+           sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
 static int sc_ends_gz(const char *s)
@@ -78,6 +88,11 @@ int sort_cmd(const char *results, const char *input, const char *out)
     }
     if (access(input, R_OK) != 0) {
         fprintf(stderr, "llmbatch: sort: %s: %s\n", input, strerror(errno));
+        goto out;
+    }
+    if (sc_same_file(results, input) || (out && sc_same_file(out, input))) {
+        fprintf(stderr, "llmbatch: sort: the input %s must not be the results file or the "
+                "output\n", input);
         goto out;
     }
     rc = RUN_EXIT_IO;

@@ -156,6 +156,15 @@ class SortForeign(unittest.TestCase):
             r = run(["sort", os.path.join(d, "nope.jsonl")])
             self.assertEqual(r.returncode, 2)
             self.assertIn("usage: llmbatch sort", r.stderr)
+            inp = os.path.join(d, "in.jsonl")
+            make_input(inp, 5, random.Random(1))
+            res = os.path.join(d, "res.jsonl")
+            write_raw(res, [foreign_line("line-1", 0)], 0)
+            before = open(inp, "rb").read()
+            r = run(["sort", res, "--input", inp, "-o", inp])
+            self.assertEqual(r.returncode, 2)
+            self.assertIn("must not be the results file or the output", r.stderr)
+            self.assertEqual(open(inp, "rb").read(), before)
 
 
 class SortOwnRun(unittest.TestCase):
