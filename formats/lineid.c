@@ -2,8 +2,9 @@
  * lineid: custom_id / id extraction for joins (see lineid.h).
  *
  * The fast path scans the JSON text with jsonscan (no tree); anything it
- * cannot decide (escaped keys, duplicate keys, escaped values) falls back
- * to jansson, so the answer is always what jansson (and so the run) sees.
+ * cannot decide (escaped keys, duplicate keys, escaped values, text it
+ * refuses) falls back to jansson, so the answer is always what jansson (and
+ * so the run) sees.
  */
 #include "lineid.h"
 #include "jsonscan.h"
@@ -65,11 +66,15 @@ static int lineid_string(jspan_t v, buf_t *out)
 static int lineid_slow(const char *line, size_t len, buf_t *cid, buf_t *bid,
                        unsigned *found, int *cid_nonstring)
 {
-    json_t *root = json_loadb(line, len, 0, NULL), *v;
+    json_t *root = json_loadb(line, len, JSON_DECODE_ANY, NULL), *v;
     int rc = 0;
 
     if (!root)
-        return 0;
+        return -2;
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return -3;
+    }
     v = json_object_get(root, "custom_id");
     if (json_is_string(v)) {
         if (buf_append(cid, json_string_value(v), json_string_length(v)) < 0)
@@ -99,8 +104,10 @@ static int lineid_scan(const char *line, size_t len, buf_t *cid, buf_t *bid,
 
     *found = 0;
     *cid_nonstring = 0;
+    /* jansson has the last word: it is lenient in corners (a NUL byte in
+     * some places) that jsonscan refuses, and the run parses with it */
     if (jsonscan_validate(line, len) != 0)
-        return -2;
+        return lineid_slow(line, len, cid, bid, found, cid_nonstring);
     n = jsonscan_members(obj, keys, bid ? 2 : 1, vals, &f);
     if (n == -1)
         return -3;
