@@ -17,7 +17,9 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Mock, run, tmpdir, write_jobs  # noqa: E402
+from harness import Mock, collect, run, start, tmpdir, write_jobs  # noqa: E402
+import signal  # noqa: E402
+import time  # noqa: E402
 
 
 def raw_lines(path):
@@ -165,6 +167,42 @@ class SortForeign(unittest.TestCase):
             self.assertEqual(r.returncode, 2)
             self.assertIn("must not be the results file or the output", r.stderr)
             self.assertEqual(open(inp, "rb").read(), before)
+
+
+class SortKilled(unittest.TestCase):
+    def test_kill_9_leaves_the_old_file_or_the_sorted_one(self):
+        """In place, the file is replaced atomically: a kill -9 at any point
+        leaves either the original bytes or the complete sorted file, and a
+        rerun finishes the job."""
+        rng = random.Random(21)
+        with tmpdir() as d:
+            inp = os.path.join(d, "in.jsonl")
+            ids = make_input(inp, 40000, rng)
+            pad = "z" * 300
+            lines = [json.dumps({"id": "o%d" % k, "custom_id": cid,
+                                 "response": {"status_code": 200, "body": {"t": pad}},
+                                 "error": None}).encode() for k, cid in enumerate(ids)]
+            shuffled = lines[:]
+            rng.shuffle(shuffled)
+            res = os.path.join(d, "res.jsonl.gz")
+            write_raw(res, shuffled, 1)
+            for delay in (0.05, 0.3, 0.8):
+                with open(res, "rb") as f:
+                    before = f.read()
+                p = start(["sort", res, "--input", inp])
+                time.sleep(delay)
+                p.send_signal(signal.SIGKILL)
+                collect(p)
+                with open(res, "rb") as f:
+                    now = f.read()
+                if now != before:                          # it had finished
+                    self.assertEqual(raw_lines(res), lines)
+                r = run(["sort", res, "--input", inp])
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertEqual(raw_lines(res), lines)
+                write_raw(res, shuffled, 1)
+            leftovers = [x for x in os.listdir(d) if x.startswith(".llmbatch-sort")]
+            self.assertEqual(leftovers, [])
 
 
 class SortOwnRun(unittest.TestCase):
