@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,14 @@ static int injected_enospc(size_t n)
     }
     enospc_left -= (int64_t)n;
     return 0;
+}
+
+void test_kill_point(const char *name)
+{
+    const char *e = getenv("LLMBATCH_TEST_KILL_AT");
+
+    if (e && strcmp(e, name) == 0)
+        raise(SIGKILL);
 }
 
 static int write_all(int fd, const char *p, size_t n)

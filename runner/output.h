@@ -55,4 +55,9 @@ int  fsync_dir_of(const char *path);
 /* Writes data to path atomically: temp file, fsync, rename, fsync dir. */
 int  write_file_atomic(const char *path, const void *data, size_t len);
 
+/* Test hook: when LLMBATCH_TEST_KILL_AT equals name (e.g. "reorder:2"),
+ * the process kills itself with SIGKILL there, as kill -9 would, so tests
+ * can crash at each step of a multi-step protocol deterministically. */
+void test_kill_point(const char *name);
+
 #endif

@@ -438,6 +438,7 @@ int reorder_run_outputs(ckpt_t *ck, const char *ckpt_path, const stats_t *stats,
         unlink(tr);
         goto out;
     }
+    test_kill_point("reorder:1");
     /* step 2 */
     ck->reorder_ready = 1;
     ck->reorder_results_size = st[0].out_size;
@@ -449,12 +450,18 @@ int reorder_run_outputs(ckpt_t *ck, const char *ckpt_path, const stats_t *stats,
         unlink(te);
         goto out;
     }
+    test_kill_point("reorder:2");
     /* step 3 */
-    if (reorder_commit(tr, results) != 0 || (have_errors && reorder_commit(te, errors) != 0)) {
-        snprintf(err, errlen, "renaming the sorted outputs: %s (rerun to finish)",
-                 strerror(errno));
+    if (reorder_commit(tr, results) != 0) {
+        snprintf(err, errlen, "%s: rename: %s (rerun to finish)", results, strerror(errno));
         goto out;
     }
+    test_kill_point("reorder:3");
+    if (have_errors && reorder_commit(te, errors) != 0) {
+        snprintf(err, errlen, "%s: rename: %s (rerun to finish)", errors, strerror(errno));
+        goto out;
+    }
+    test_kill_point("reorder:4");
     /* step 4 */
     rc = ro_ckpt_step4(ck, ckpt_path, stats, err, errlen);
 out:

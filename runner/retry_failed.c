@@ -346,6 +346,7 @@ int retry_failed_apply(ckpt_t *ck, const char *ckpt_path, stats_t *stats,
     for (size_t i = 0; i < res->ncodes; i++)
         if (strcmp(res->by_code[i].code, "invalid_input") == 0)
             invalid = res->by_code[i].n;
+    test_kill_point("retry:1");
     /* step 2 */
     ck->errors_size = res->kept_size;
     ck->retry_swap = 1;
@@ -362,11 +363,13 @@ int retry_failed_apply(ckpt_t *ck, const char *ckpt_path, stats_t *stats,
         unlink(tmp);
         goto out;
     }
+    test_kill_point("retry:2");
     /* step 3 */
     if (retry_failed_commit(tmp, errors) != 0) {
         snprintf(err, errlen, "%s: rename: %s (rerun to finish)", errors, strerror(errno));
         goto out;
     }
+    test_kill_point("retry:3");
     /* step 4 */
     ck->retry_swap = 0;
     if (ckpt_save(ckpt_path, ck, stats) != 0) {
