@@ -46,6 +46,9 @@ static const char usage_text[] =
 "                           exhausted for this run (default: wait, and say why)\n"
 "  --model M, --max-tokens N, --dialect openai|anthropic   complete bare lines\n"
 "  --skip-invalid           send invalid lines to the errors file instead of stopping\n"
+"  --ordered                when the run completes, put results and errors in input order\n"
+"  --retry-failed[=CODES]   run the failed jobs again (CODES: e.g. max_retries_exceeded,429,5xx;\n"
+"                           default: all but invalid_input)\n"
 "  --cache DIR              reuse successful replies (SQLite in DIR)\n"
 "  --dedup auto|all|off     coalesce identical requests in flight: auto (default)\n"
 "                           only deterministic ones (embeddings, temperature 0);\n"
@@ -207,6 +210,13 @@ static int common_opt(int argc, char **argv, int *i, run_opts_t *o, int *probe)
     else if (!strcmp(a, "--fresh")) o->fresh = 1;
     else if (!strcmp(a, "--insecure")) o->insecure = 1;
     else if (!strcmp(a, "--skip-invalid")) o->skip_invalid = 1;
+    else if (!strcmp(a, "--ordered")) o->ordered = 1;
+    else if (!strcmp(a, "--retry-failed") || !strncmp(a, "--retry-failed=", 15)) {
+        char e[256];
+        if (retry_codes_parse(a[14] == '=' ? a + 15 : NULL, &o->retry_codes, e, sizeof e))
+            return usage_err("%s", e), -1;
+        o->retry_failed = 1;
+    }
     else if (!strcmp(a, "--no-dedup")) o->dedup = RUN_DEDUP_OFF;
     else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) o->quiet = 1;
     else if (!strcmp(a, "--progress")) o->progress = 1;
