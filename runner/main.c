@@ -23,6 +23,7 @@ static const char usage_text[] =
 "  llmbatch keys [--keys-file FILE] [--base-url URL] [--probe]\n"
 "  llmbatch cache stats DIR | cache prune DIR --older-than AGE\n"
 "  llmbatch ledger show NAME [--redis URL]     a shared ledger's live state (JSON)\n"
+"  llmbatch sort RESULTS --input INPUT [-o OUT]   put results into input order\n"
 "\n"
 "run options:\n"
 "  -o, --output FILE        results (OpenAI batch output format; .gz = gzip)\n"
@@ -45,6 +46,9 @@ static const char usage_text[] =
 "                           exhausted for this run (default: wait, and say why)\n"
 "  --model M, --max-tokens N, --dialect openai|anthropic   complete bare lines\n"
 "  --skip-invalid           send invalid lines to the errors file instead of stopping\n"
+"  --ordered                when the run completes, put results and errors in input order\n"
+"  --retry-failed[=CODES]   run the failed jobs again (CODES: e.g. max_retries_exceeded,429,5xx;\n"
+"                           default: all but invalid_input)\n"
 "  --cache DIR              reuse successful replies (SQLite in DIR)\n"
 "  --dedup auto|all|off     coalesce identical requests in flight: auto (default)\n"
 "                           only deterministic ones (embeddings, temperature 0);\n"
@@ -206,6 +210,13 @@ static int common_opt(int argc, char **argv, int *i, run_opts_t *o, int *probe)
     else if (!strcmp(a, "--fresh")) o->fresh = 1;
     else if (!strcmp(a, "--insecure")) o->insecure = 1;
     else if (!strcmp(a, "--skip-invalid")) o->skip_invalid = 1;
+    else if (!strcmp(a, "--ordered")) o->ordered = 1;
+    else if (!strcmp(a, "--retry-failed") || !strncmp(a, "--retry-failed=", 15)) {
+        char e[256];
+        if (retry_codes_parse(a[14] == '=' ? a + 15 : NULL, &o->retry_codes, e, sizeof e))
+            return usage_err("%s", e), -1;
+        o->retry_failed = 1;
+    }
     else if (!strcmp(a, "--no-dedup")) o->dedup = RUN_DEDUP_OFF;
     else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) o->quiet = 1;
     else if (!strcmp(a, "--progress")) o->progress = 1;
@@ -261,6 +272,27 @@ static int cmd_cache(int argc, char **argv)
     return usage_err("%s", "usage: llmbatch cache stats DIR | cache prune DIR --older-than AGE");
 }
 
+/* `llmbatch sort RESULTS --input INPUT [-o OUT]` (runner/sort_cmd.c) */
+static int sort_main(int argc, char **argv)
+{
+    const char *results = NULL, *input = NULL, *out = NULL;
+
+    for (int i = 2; i < argc; i++) {
+        if ((!strcmp(argv[i], "--input") || !strcmp(argv[i], "-o")) && i + 1 < argc) {
+            *(argv[i][1] == 'o' ? &out : &input) = argv[i + 1];
+            i++;
+        } else if (argv[i][0] != '-' && !results) {
+            results = argv[i];
+        } else {
+            return usage_err("sort: unexpected \"%s\"; usage: llmbatch sort RESULTS "
+                             "--input INPUT [-o OUT]", argv[i]);
+        }
+    }
+    if (!results || !input)
+        return usage_err("%s", "usage: llmbatch sort RESULTS --input INPUT [-o OUT]");
+    return sort_cmd(results, input, out);
+}
+
 int main(int argc, char **argv)
 {
     run_opts_t o;
@@ -281,6 +313,8 @@ int main(int argc, char **argv)
         return cmd_cache(argc, argv);
     if (!strcmp(argv[1], "ledger"))
         return ledger_cmd(argc, argv);
+    if (!strcmp(argv[1], "sort"))
+        return sort_main(argc, argv);
     if (parse_args(argc, argv, 2, &o, !strcmp(argv[1], "keys") ? &probe : NULL, pos, 2, &npos))
         return RUN_EXIT_USAGE;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {

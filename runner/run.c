@@ -556,6 +556,8 @@ int run_main(const run_opts_t *o)
     c->seed = ihash;
     if ((rc = prepare_checkpoint(c, isize, ihash, &resumed)) != 0)
         goto out;
+    if ((rc = run_outputs_resume(c, resumed)) != 0)
+        goto out;
     if ((rc = validate_input(c, resumed)) != 0)
         goto out;
     rc = RUN_EXIT_USAGE;
@@ -592,7 +594,7 @@ int run_main(const run_opts_t *o)
     if (!c->no_commit)
         sched_commit(c, 1, 0);
     progress_finish(c);
-    rc = exit_code(c);
+    rc = run_outputs_finish(c, exit_code(c));
     if (c->stop == STOP_IO)
         fprintf(stderr, "llmbatch: fatal: %s; stopped.  The checkpoint holds the last "
                 "commit; rerun the same command to resume.\n", c->fatal);

@@ -208,10 +208,45 @@ static void test_success_without_a_tree_keeps_the_bytes(void)
     buf_release(&b);
 }
 
+/* results_id_ordinal inverts the id for the right seed only */
+static void test_id_inverse(void)
+{
+    static const uint64_t seeds[] = { 0, 1, 0xdeadbeefcafef00dULL, UINT64_MAX };
+    int ok = 1, foreign = 0;
+
+    for (size_t k = 0; k < sizeof seeds / sizeof seeds[0]; k++) {
+        for (uint64_t ord = 0; ord < 3000; ord += (ord < 100 ? 1 : 37)) {
+            buf_t b = BUF_INIT;
+            uint64_t got = UINT64_MAX;
+            if (results_error_line(&b, seeds[k], ord, "x", 0, NULL, NULL, NULL, 0, "c", "m") != 0) {
+                ok = 0;
+                continue;
+            }
+            /* {"id":"batch_req_...", */
+            if (!results_id_ordinal(b.data + 7, RESULTS_ID_LEN, seeds[k], &got) || got != ord)
+                ok = 0;
+            if (results_id_ordinal(b.data + 7, RESULTS_ID_LEN, seeds[k] ^ 1, &got))
+                foreign++;
+            b.data[7 + RESULTS_ID_LEN - 1] ^= 1;   /* last hex digit changed */
+            if (results_id_ordinal(b.data + 7, RESULTS_ID_LEN, seeds[k], &got))
+                foreign++;
+            buf_release(&b);
+        }
+    }
+    CHECK(ok);
+    CHECK_INT(foreign, 0);
+    {
+        uint64_t got;
+        CHECK(!results_id_ordinal("batch_req_0123", 14, 0, &got));
+        CHECK(!results_id_ordinal("batch_req_zzzzzzzzzzzzzzzzzzzzzzzz", RESULTS_ID_LEN, 0, &got));
+    }
+}
+
 int main(void)
 {
     test_success();
     test_error();
     test_success_without_a_tree_keeps_the_bytes();
+    test_id_inverse();
     return tap_done();
 }
