@@ -81,7 +81,7 @@ static const char CSS[] =
 "h1{font-size:22px;margin:0}h2{font-size:16px;margin:0 0 12px}"
 ".sub{color:var(--mut);margin:2px 0 0;flex-basis:100%;overflow-wrap:anywhere}"
 ".badge{display:inline-block;padding:2px 10px;border-radius:999px;font-size:12px;"
-"font-weight:600;background:#e2e8f0;color:#334155}"
+"font-weight:600;background:#e2e8f0;color:#334155;white-space:nowrap}"
 ".ok{background:#dcfce7;color:#166534}.warn{background:#fef3c7;color:#92400e}"
 ".bad{background:#fee2e2;color:#991b1b}"
 ".cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(165px,1fr));gap:12px;"
@@ -100,16 +100,16 @@ static const char CSS[] =
 "padding:16px 18px;margin:14px 0}"
 ".grid2{display:grid;grid-template-columns:repeat(auto-fit,minmax(400px,1fr));gap:18px}"
 "figure{margin:0}figcaption{font-weight:600;font-size:13px;color:#334155;margin-bottom:4px}"
-"svg.chart{width:100%;height:auto;display:block;font-family:inherit}"
+"svg.chart{width:100%;max-width:760px;height:auto;display:block;font-family:inherit}"
 "svg .grid{stroke:#eef2f7}svg .axis{stroke:#94a3b8}"
-"svg .tick{fill:#64748b;font-size:11px}svg .legend{fill:#334155;font-size:12px}"
-"svg .blabel{fill:#334155;font-size:12px}svg .bvalue{fill:#475569;font-size:11.5px}"
-"svg .empty{fill:#94a3b8;font-size:14px}"
+"svg .tick{fill:#64748b;font-size:12.5px}svg .legend{fill:#334155;font-size:13px}"
+"svg .blabel{fill:#334155;font-size:13.5px}svg .bvalue{fill:#475569;font-size:13px}"
+"svg .empty{fill:#94a3b8;font-size:15px}"
 "svg .ref{stroke:#dc2626;stroke-dasharray:6 4;stroke-width:1.5}"
-"svg .reflabel{fill:#b91c1c;font-size:11.5px}"
+"svg .reflabel{fill:#b91c1c;font-size:12.5px}"
 "table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums;margin-top:10px}"
 "th,td{padding:6px 8px;border-bottom:1px solid var(--line);text-align:right}"
-"th{color:var(--mut);font-weight:600;font-size:12px}"
+"th{color:var(--mut);font-weight:600;font-size:12px;white-space:nowrap}"
 "th.l,td.l{text-align:left;overflow-wrap:anywhere}"
 ".note{color:var(--mut);font-size:12.5px;margin:6px 0 0}"
 "dl{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;margin:0}"
@@ -184,8 +184,7 @@ static void headline(page_t *p, const json_t *r)
     fmt_duration(jnum(r, "elapsed_s"), a, sizeof(a));
     card(p, "Elapsed", NULL, a);
     fmt_count(runs, b, sizeof(b));
-    putf(p, "over %s run%s (time between runs not counted)</div></div>", b,
-         runs == 1 ? "" : "s");
+    putf(p, "over %s run%s</div></div>", b, runs == 1 ? "" : "s");
 
     fmt_si(tin + tout, a, sizeof(a));
     card(p, "Tokens", NULL, a);
@@ -229,21 +228,25 @@ static void timeline_charts(page_t *p, const json_t *r)
         double *x = v, *sp = v + n, *done = v + 2 * n, *fail = v + 3 * n;
         double *rx = v + 4 * n, *rq = v + 5 * n, *r4 = v + 6 * n, *re = v + 7 * n;
         double *inf = v + 8 * n;
+        const tl_sample_t *q = n ? &tl->pts[0] : NULL;     /* anchor of the next rate */
         for (size_t i = 0; i < n; i++) {
-            const tl_sample_t *s = &tl->pts[i], *q = i ? &tl->pts[i - 1] : NULL;
-            double dt = q ? s->t - q->t : 0;
+            const tl_sample_t *s = &tl->pts[i];
+            double dt = s->t - q->t;
             x[i] = s->t;
             sp[i] = (double)s->spent_pp / 1e12;
             done[i] = (double)s->done;
             fail[i] = (double)s->failed;
             inf[i] = (double)s->inflight;
-            if (q && dt > 0) {
+            /* a rate over less than half a sampling interval is noise (the
+             * forced samples at commits and at the end) */
+            if (i > 0 && dt >= tl->interval / 2 && dt > 0) {
 #define RATE(f) (s->f > q->f ? (double)(s->f - q->f) / dt : 0)
                 rx[nr] = s->t;
                 rq[nr] = RATE(requests_sent);
                 r4[nr] = RATE(n429);
                 re[nr] = RATE(errors);
                 nr++;
+                q = s;
 #undef RATE
             }
         }
@@ -323,7 +326,7 @@ static void latency(page_t *p, const json_t *r)
         ms_label(le + 1, txt[k][0], sizeof(txt[k][0]));
         fmt_count(cnt, txt[k][1], sizeof(txt[k][1]));
         fmt_count(cnt, a, sizeof(a));
-        snprintf(txt[k][2], sizeof(txt[k][2]), "%.0f-%.0f ms: %s requests", lo, le, a);
+        snprintf(txt[k][2], sizeof(txt[k][2]), "%.0f-%.0f ms, %s requests", lo, le, a);
         bars[k] = (svg_bar_t){ txt[k][0], cnt, txt[k][1], "#0891b2", txt[k][2] };
         k++;
     }
@@ -391,7 +394,7 @@ static void models(page_t *p, const json_t *r)
     int oom;
     named_t *m = members(json_object_get(r, "by_model"), "cost_usd", &n, &oom);
     svg_bar_t cost[MAX_BARS + 1], tok[MAX_BARS + 1];
-    char ctext[MAX_BARS + 1][48], ttext[MAX_BARS + 1][64], other[48];
+    char ctext[MAX_BARS + 1][48], ttext[MAX_BARS + 1][48], ttip[MAX_BARS][72], other[48];
     double rest_c = 0, rest_t = 0;
 
     if (oom)
@@ -410,11 +413,12 @@ static void models(page_t *p, const json_t *r)
             snprintf(ctext[i], sizeof(ctext[i]), "unpriced");
         else
             fmt_usd(c, ctext[i], sizeof(ctext[i]));
+        fmt_si(ti + to, ttext[i], sizeof(ttext[i]));
         fmt_si(ti, a, sizeof(a));
         fmt_si(to, b, sizeof(b));
-        snprintf(ttext[i], sizeof(ttext[i]), "%s in / %s out", a, b);
+        snprintf(ttip[i], sizeof(ttip[i]), "%s in / %s out", a, b);
         cost[i] = (svg_bar_t){ m[i].name, c, ctext[i], "#2563eb", NULL };
-        tok[i] = (svg_bar_t){ m[i].name, ti + to, ttext[i], "#7c3aed", NULL };
+        tok[i] = (svg_bar_t){ m[i].name, ti + to, ttext[i], "#7c3aed", ttip[i] };
     }
     if (n > nb) {
         snprintf(other, sizeof(other), "%zu other models", n - nb);
@@ -478,8 +482,8 @@ static void statuses(page_t *p, const json_t *r)
         int numeric = m[i].sort < 1e9;
         fmt_count(c, text[nb], sizeof(text[nb]));
         if (numeric)
-            snprintf(tip[nb], sizeof(tip[nb]), "HTTP %.0f: %s responses (%.1f%% of requests)",
-                     m[i].sort, text[nb], pct(c, sent));
+            snprintf(tip[nb], sizeof(tip[nb]), "%s responses (%.1f%% of requests)",
+                     text[nb], pct(c, sent));
         bars[nb] = (svg_bar_t){ m[i].name, c, text[nb], status_color((long)m[i].sort),
                                 numeric ? tip[nb] : NULL };
         nb++;

@@ -174,17 +174,27 @@ static void fmt_axis(double v, enum svg_axis axis, char *out, size_t n)
              axis == SVG_AXIS_RATE ? "/s" : "");
 }
 
-/* The smallest 1, 2, 2.5 or 5 times a power of ten that is >= v. */
-static double nice_max(double v)
+/* The smallest 1, 2, 2.5 or 5 times a power of ten that is >= v, and how
+ * many grid steps divide it into round numbers. */
+static double nice_max(double v, int *div)
 {
-    double e, f, r;
+    double e, f, m, r;
 
+    *div = 4;
     if (!(v > 0) || !isfinite(v))
         return 1;
     e = pow(10, floor(log10(v)));
     f = v / e;
-    r = (f <= 1 ? 1 : f <= 2 ? 2 : f <= 2.5 ? 2.5 : f <= 5 ? 5 : 10) * e;
-    return isfinite(r) && r >= v ? r : v;
+    /* mantissas and the grid steps that keep the tick labels round */
+    m = f <= 1 ? 1 : f <= 1.5 ? 1.5 : f <= 2 ? 2 : f <= 2.5 ? 2.5 : f <= 3 ? 3
+      : f <= 4 ? 4 : f <= 5 ? 5 : f <= 6 ? 6 : f <= 8 ? 8 : 10;
+    *div = m == 1.5 || m == 3 || m == 6 ? 3 : m == 2 || m == 4 || m == 8 ? 4 : 5;
+    r = m * e;
+    if (!isfinite(r) || r < v) {
+        *div = 4;
+        return v;
+    }
+    return r;
 }
 
 static double time_step(double span)
@@ -196,7 +206,10 @@ static double time_step(double span)
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
         if (span / steps[i] <= 6)
             return steps[i];
-    return nice_max(span / 6);
+    {
+        int div;
+        return nice_max(span / 6, &div);
+    }
 }
 
 static int open_svg(buf_t *b, double h, const char *aria)
@@ -226,7 +239,7 @@ int svg_line_chart(buf_t *b, const char *aria, const svg_series_t *s, size_t ns,
     double xmin = INFINITY, xmax = -INFINITY, ymax = 0, pw = W - ML - MR, ph = LH - MT - MB;
     double step, lx = ML;
     size_t npts = 0;
-    int err = open_svg(b, LH, aria), hline_on = 0;
+    int err = open_svg(b, LH, aria), hline_on = 0, div;
     char t[48];
 
     for (size_t k = 0; k < ns; k++)
@@ -237,6 +250,8 @@ int svg_line_chart(buf_t *b, const char *aria, const svg_series_t *s, size_t ns,
             ymax = y > ymax ? y : ymax;
             npts++;
         }
+    if (xmin > 0)
+        xmin = 0;                               /* time axes start at the start */
     if (npts == 0) {
         err |= empty_text(b, LH, empty);
         err |= buf_puts(b, "</svg>");
@@ -246,14 +261,14 @@ int svg_line_chart(buf_t *b, const char *aria, const svg_series_t *s, size_t ns,
         hline_on = 1;
         ymax = hline > ymax ? hline : ymax;
     }
-    ymax = nice_max(ymax);
+    ymax = nice_max(ymax, &div);
     if (!(xmax - xmin > 0))
         xmax = xmin + 1;
 #define PX(x) (ML + (num(x) - xmin) / (xmax - xmin) * pw)
 #define PY(y) (MT + ph - (num(y) < 0 ? 0 : num(y)) / ymax * ph)
     /* grid and y ticks */
-    for (int i = 0; i <= 4; i++) {
-        double v = ymax * i / 4, y = PY(v);
+    for (int i = 0; i <= div; i++) {
+        double v = ymax * i / div, y = PY(v);
         fmt_axis(v, yaxis, t, sizeof(t));
         err |= buf_printf(b, "<line class=\"grid\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" "
                           "y2=\"%.1f\"/><text class=\"tick\" x=\"%.1f\" y=\"%.1f\" "
@@ -368,7 +383,11 @@ int svg_hbar_chart(buf_t *b, const char *aria, const svg_bar_t *bars, size_t n,
         if (v > 0 && len < 2)
             len = 2;                            /* a non-zero value stays visible */
         err |= buf_puts(b, "<g><title>");
-        err |= html_escape(b, bars[i].tip ? bars[i].tip : bars[i].label);
+        err |= html_escape(b, bars[i].label);
+        if (bars[i].tip) {
+            err |= buf_puts(b, ": ");
+            err |= html_escape(b, bars[i].tip);
+        }
         err |= buf_printf(b, "</title><text class=\"blabel\" x=\"%.1f\" y=\"%.1f\" "
                           "text-anchor=\"end\">", lw - 8, y + row / 2 + 4);
         err |= short_label(b, bars[i].label, LABEL_CHARS);
@@ -387,9 +406,9 @@ int svg_vbar_chart(buf_t *b, const char *aria, const svg_bar_t *bars, size_t n,
                    const char *empty)
 {
     const double h = 240, mt = 22, mb = 34;
-    double ph = h - mt - mb, pw = W - ML - MR, max = nice_max(bars_max(bars, n));
-    double slot = n ? pw / (double)n : pw;
-    int err = open_svg(b, h, aria);
+    int div, err = open_svg(b, h, aria);
+    double ph = h - mt - mb, pw = W - ML - MR, max = nice_max(bars_max(bars, n), &div);
+    double slot = n ? pw / (double)n : pw, x0 = ML;
     char t[32];
 
     if (n == 0 || bars_max(bars, n) == 0) {
@@ -397,8 +416,11 @@ int svg_vbar_chart(buf_t *b, const char *aria, const svg_bar_t *bars, size_t n,
         err |= buf_puts(b, "</svg>");
         return err ? -1 : 0;
     }
-    for (int i = 0; i <= 4; i++) {
-        double v = max * i / 4, y = mt + ph - v / max * ph;
+    if (slot > 64)
+        slot = 64;                              /* few buckets: no fat bars */
+    x0 = ML + (pw - slot * (double)n) / 2;
+    for (int i = 0; i <= div; i++) {
+        double v = max * i / div, y = mt + ph - v / max * ph;
         fmt_si(v, t, sizeof(t));
         err |= buf_printf(b, "<line class=\"grid\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" "
                           "y2=\"%.1f\"/><text class=\"tick\" x=\"%.1f\" y=\"%.1f\" "
@@ -406,11 +428,15 @@ int svg_vbar_chart(buf_t *b, const char *aria, const svg_bar_t *bars, size_t n,
     }
     for (size_t i = 0; i < n; i++) {
         double v = num(bars[i].value), bh = v > 0 ? v / max * ph : 0;
-        double x = ML + slot * (double)i;
+        double x = x0 + slot * (double)i;
         if (v > 0 && bh < 1.5)
             bh = 1.5;
         err |= buf_puts(b, "<g><title>");
-        err |= html_escape(b, bars[i].tip ? bars[i].tip : bars[i].label);
+        err |= html_escape(b, bars[i].label);
+        if (bars[i].tip) {
+            err |= buf_puts(b, ": ");
+            err |= html_escape(b, bars[i].tip);
+        }
         err |= buf_printf(b, "</title><rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
                           "height=\"%.1f\" rx=\"2\" fill=\"%s\"/>", x + slot * 0.12,
                           mt + ph - bh, slot * 0.76, bh, bars[i].color);

@@ -37,7 +37,7 @@ typedef struct svg_bar {
     double      value;          /* bar length */
     const char *value_text;     /* shown at the end of the bar */
     const char *color;
-    const char *tip;            /* tooltip; NULL: label */
+    const char *tip;            /* tooltip after "label: "; NULL: label only */
 } svg_bar_t;
 
 /* One horizontal bar per entry, longest = the largest value. */
