@@ -213,6 +213,14 @@ class ReportHtmlTest(unittest.TestCase):
         self.assertFalse(os.path.exists(os.path.join(self.d, "x.html")))
         r = run(["report", self.res["out"], "--html"])
         self.assertEqual(r.returncode, 2)
+        # run --html never overwrites one of the job's own files
+        before = read(self.res["input"])
+        for target in (self.res["input"], self.res["report"]):
+            r = run(["run", self.res["input"], "-o", self.res["out"], "--html", target,
+                     "--base-url", "http://127.0.0.1:9"])
+            self.assertEqual(r.returncode, 2)
+            self.assertIn("must all be different", r.stderr)
+        self.assertEqual(read(self.res["input"]), before)
         r = run(["report", self.res["out"], "--html",
                  os.path.join(self.d, "no-such-dir", "x.html")])
         self.assertEqual(r.returncode, 5)
