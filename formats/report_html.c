@@ -68,7 +68,8 @@ static const char *jstr(const json_t *o, const char *k)
 
 static double pct(double part, double whole)
 {
-    return whole > 0 ? 100.0 * part / whole : 0;
+    double v = whole > 0 ? 100.0 * part / whole : 0;
+    return isfinite(v) ? (v > 1e9 ? 1e9 : v) : 0;
 }
 
 static const char CSS[] =

@@ -19,7 +19,7 @@
 #define MT   30.0       /* top: legend */
 #define MB   30.0       /* bottom: x tick labels */
 #define LH  260.0       /* line chart height */
-#define LABEL_CHARS 26
+#define LABEL_CHARS 23
 
 int html_escape(buf_t *b, const char *s)
 {

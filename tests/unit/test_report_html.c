@@ -45,7 +45,7 @@ static char *render_ok(json_t *r, const char *what)
         for (char *p = lower; *p; p++)
             *p = (char)tolower((unsigned char)*p);
         if (strstr(lower, "nan") || strstr(lower, "inf\"") || strstr(lower, "inf ") ||
-            strstr(lower, "inf,")) {
+            strstr(lower, "inf,") || strstr(lower, "inf%") || strstr(lower, "(inf")) {
             fprintf(stderr, "FAIL non-finite number in page %s\n", what);
             CHECK(0);
         }
@@ -94,7 +94,7 @@ static json_t *report_with(const timeline_t *tl, double scale)
                           "llmbatch_report", 1, "stop_reason", "completed",
                           "jobs", "total", 100 * scale, "succeeded", 90 * scale,
                           "failed", 10 * scale,
-                          "cost_usd", "total", 2 * scale, "budget", 5 * scale,
+                          "cost_usd", "total", 2 * scale, "budget", 5 / (scale ? scale : 1),
                           "total_pp", (json_int_t)2000000000000,
                           "tokens", "input", 1e4 * scale, "output", 2e3 * scale,
                           "by_model", "m", "cost_usd", 2 * scale, "input_tokens", 1e4 * scale,
