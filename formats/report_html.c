@@ -219,7 +219,7 @@ static void timeline_charts(page_t *p, const json_t *r)
     if (tj && timeline_from_json(tl, tj))
         empty = "The timeline in this report is unreadable";
     n = tl->n;
-    if (n && !(v = calloc(n * 9, sizeof(double)))) {
+    if (!(v = calloc(n * 9 + 1, sizeof(double)))) {      /* never NULL + offset */
         p->err = 1;
         free(tl);
         return;
