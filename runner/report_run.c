@@ -155,6 +155,8 @@ static void summary(run_ctx_t *c, int exit_code)
     }
     fprintf(stderr, "  results   %s\n  errors    %s\n  report    %s\n",
             c->o->results, c->files.errors_path, c->files.report_path);
+    if (c->o->html_file)
+        fprintf(stderr, "  html      %s\n", c->o->html_file);
     switch (exit_code) {
     case RUN_EXIT_BUDGET:
         fprintf(stderr, "llmbatch: stopped at the spend cap: the next job's worst-case cost "

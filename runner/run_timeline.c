@@ -25,7 +25,7 @@ static struct {
     timeline_t tl;
     double     base_s;
     char      *path;               /* NULL: not kept (input from stdin) */
-    int64_t    last_tick_ms, last_save_ms;
+    int64_t    last_tick_ms, last_save_ms, last_html_ms;
 } g;
 
 static void load(run_ctx_t *c)
@@ -119,6 +119,10 @@ void run_timeline_commit(run_ctx_t *c, int final)
         free(g.path);               /* the timeline itself stays for the report */
         g.path = NULL;
     }
-    if (!final)
+    /* budget group commits can come many times a second: the page at most
+     * once a second (the end of the run writes the last one anyway) */
+    if (!final && (g.last_html_ms == 0 || now - g.last_html_ms >= 1000)) {
         report_html_live(c);
+        g.last_html_ms = now;
+    }
 }

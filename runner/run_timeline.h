@@ -1,10 +1,11 @@
 /*
  * run_timeline: feeds the run's timeline (formats/timeline.h) for the HTML
- * report: one sample a second from the loop, a forced one at each commit,
- * kept across resumes in CHECKPOINT.timeline.json (rewritten atomically at
- * most every few seconds and at the last commit), and handed to the JSON
- * report with report_set_timeline().  With --html it also rewrites the live
- * HTML page at each commit.  One run per process: the state is this
+ * report: at most one sample a second (from the loop and the commits) and a
+ * forced one at the last commit, kept across resumes in
+ * CHECKPOINT.timeline.json (rewritten atomically at most every 5 s and at
+ * the last commit), and handed to the JSON report with
+ * report_set_timeline().  With --html it also rewrites the live HTML page
+ * at commits, at most once a second.  One run per process: the state is this
  * module's.
  */
 #ifndef LLMB_RUN_TIMELINE_H
