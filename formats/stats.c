@@ -174,6 +174,29 @@ double stats_latency_pct(const stats_t *s, double pct)
     return 0;
 }
 
+json_t *stats_latency_hist_json(const stats_t *s)
+{
+    json_t *a = json_array();
+    int lo = 0, hi = STATS_LAT_BUCKETS - 1;
+
+    if (!a)
+        return NULL;
+    while (lo <= hi && !s->lat[lo])
+        lo++;
+    while (hi >= lo && !s->lat[hi])
+        hi--;
+    for (int b = lo; b <= hi; b++) {
+        /* the top bucket also holds everything above it: cap le_ms at int64 */
+        json_int_t le = b >= 63 ? (json_int_t)INT64_MAX : (json_int_t)((1ULL << b) - 1);
+        if (json_array_append_new(a, json_pack("{s:I,s:I}", "le_ms", le,
+                                               "count", (json_int_t)s->lat[b]))) {
+            json_decref(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
 json_t *json_usd(money_t m)
 {
     /* rounded to 1e-9 USD for display; exact values are in the _pp fields */

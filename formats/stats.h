@@ -88,6 +88,11 @@ uint64_t stats_total_jobs(const stats_t *s, uint64_t bitmap_jobs);
 json_t *stats_usage_json(const usage_t *u);
 json_t *stats_by_model_json(const stats_t *s);
 json_t *stats_by_status_json(const stats_t *s);
+/* The latency histogram as [{"le_ms":N,"count":N},...]: bucket b holds
+ * latencies from the previous bucket's le_ms + 1 up to le_ms = 2^b - 1 ms
+ * (bucket 0 holds 0 ms).  From the first to the last non-empty bucket
+ * ([] when empty).  A new reference, or NULL when out of memory. */
+json_t *stats_latency_hist_json(const stats_t *s);
 
 /* Serialises the cumulative parts (not latency) for the checkpoint. */
 json_t *stats_to_json(const stats_t *s);

@@ -12,6 +12,7 @@
 #include "cache.h"
 #include "cli.h"
 #include "ledger_cmd.h"
+#include "report_html_cmd.h"
 #include "report_run.h"
 #include "run.h"
 
@@ -20,6 +21,7 @@ static const char usage_text[] =
 "  llmbatch run INPUT -o RESULTS [options]     run a batch (rerun the same command to resume)\n"
 "  llmbatch estimate INPUT [--prices FILE] [--budget USD]\n"
 "  llmbatch report RESULTS|CHECKPOINT [--prices FILE]\n"
+"  llmbatch report RESULTS|REPORT.json --html FILE   the run's report as one HTML page\n"
 "  llmbatch keys [--keys-file FILE] [--base-url URL] [--probe]\n"
 "  llmbatch cache stats DIR | cache prune DIR --older-than AGE\n"
 "  llmbatch ledger show NAME [--redis URL]     a shared ledger's live state (JSON)\n"
@@ -55,6 +57,7 @@ static const char usage_text[] =
 "                           --no-dedup = off\n"
 "  --status-file FILE       JSON counters, rewritten every second\n"
 "  --metrics FILE           Prometheus text format, rewritten every second\n"
+"  --html FILE              the report as a self-contained HTML page (charts)\n"
 "  --cacert FILE, --insecure   TLS trust (--insecure disables verification)\n"
 "  --fresh                  start over, moving old outputs aside\n"
 "  --commit-every N         results between commits (default 10000; also every second)\n"
@@ -150,6 +153,7 @@ static int common_opt(int argc, char **argv, int *i, run_opts_t *o, int *probe)
     else if (!strcmp(a, "--cache")) { TAKES_VALUE(); o->cache_dir = v; }
     else if (!strcmp(a, "--status-file")) { TAKES_VALUE(); o->status_file = v; }
     else if (!strcmp(a, "--metrics")) { TAKES_VALUE(); o->metrics_file = v; }
+    else if (!strcmp(a, "--html")) { TAKES_VALUE(); o->html_file = v; }
     else if (!strcmp(a, "--model")) { TAKES_VALUE(); o->defs.model = v; }
     else if (!strcmp(a, "--budget")) {
         TAKES_VALUE();
@@ -331,6 +335,9 @@ int main(int argc, char **argv)
     } else if (!strcmp(argv[1], "estimate")) {
         rc = npos == 1 ? estimate_cmd(pos[0], o.prices, &o.defs, o.have_budget, o.budget)
                        : usage_err("%s", "usage: llmbatch estimate INPUT [--prices FILE] [--budget USD]");
+    } else if (!strcmp(argv[1], "report") && o.html_file) {
+        rc = npos == 1 ? report_html_cmd(pos[0], o.html_file)
+                       : usage_err("%s", "usage: llmbatch report RESULTS|REPORT.json --html FILE");
     } else if (!strcmp(argv[1], "report")) {
         rc = npos == 1 ? report_cmd(pos[0], cli_prices_path(o.prices))
                        : usage_err("%s", "usage: llmbatch report RESULTS|CHECKPOINT");

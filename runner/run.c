@@ -389,8 +389,11 @@ static int setup_files(run_ctx_t *c)
             return oom();
         snprintf(f->ckpt_path, n, "%s.ckpt", o->results);
     }
-    if (paths_collide(o->input, o->results, f->errors_path, f->report_path, f->ckpt_path)) {
-        fprintf(stderr, "llmbatch: the input, results, errors, report and checkpoint "
+    if (paths_collide(o->input, o->results, f->errors_path, f->report_path, f->ckpt_path) ||
+        (o->html_file &&
+         paths_collide(o->input, o->results, f->errors_path, o->html_file, f->ckpt_path)) ||
+        (o->html_file && same_file(o->html_file, f->report_path))) {
+        fprintf(stderr, "llmbatch: the input, results, errors, report, HTML and checkpoint "
                 "files must all be different files\n");
         return RUN_EXIT_USAGE;
     }

@@ -42,6 +42,7 @@ typedef struct run_opts {
     const char *cache_dir;
     const char *status_file;
     const char *metrics_file;
+    const char *html_file;       /* --html: the HTML report; NULL none */
     job_defaults_t defs;
     int      have_budget;
     money_t  budget;
