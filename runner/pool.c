@@ -150,7 +150,6 @@ static void xfer_setup(pool_t *p, xfer_t *x)
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(e, CURLOPT_USERAGENT, p->user_agent);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -207,6 +206,11 @@ int pool_start(pool_t *p, const char *url, const struct curl_slist *headers,
     x->user = user;
     x->errbuf[0] = '\0';
     curl_easy_setopt(e, CURLOPT_URL, url);
+    /* Wait for a connection that may multiplex only where HTTP/2 is possible
+     * (TLS with ALPN).  Over plain http:// the server's HTTP version is only
+     * known from its first reply, so waiting would keep one request in
+     * flight until then. */
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, (long)(strncmp(url, "https://", 8) == 0));
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
     if (body) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);

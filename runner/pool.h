@@ -4,7 +4,9 @@
  * One xfer_t per request in flight, linked to its easy handle with
  * CURLOPT_PRIVATE; easy handles are recycled through a free list so their
  * connection state and buffers are reused.  Connections are kept alive and
- * shared by the multi handle; HTTP/2 is negotiated over TLS and multiplexed.
+ * shared by the multi handle; HTTP/2 is negotiated over TLS and multiplexed
+ * (CURLOPT_PIPEWAIT is set for https:// URLs only: over plain HTTP/1.1 it
+ * would hold every other transfer back until the first reply).
  * The pool never queues: the scheduler starts a transfer only when a slot is
  * free, so --timeout bounds the request's own time, never its wait.
  *

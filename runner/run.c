@@ -17,6 +17,7 @@
 #include "clock.h"
 #include "report_run.h"
 #include "run_int.h"
+#include "limits.h"
 
 extern volatile sig_atomic_t g_signals;
 extern volatile sig_atomic_t g_last_signal;
@@ -438,7 +439,11 @@ int run_main(const run_opts_t *o)
     struct sigaction sa;
     pool_opts_t po;
     scan_opts_t so;
+    run_opts_t fitted = *o;         /* --concurrency fitted to the open-file limit */
 
+    if (limits_fit_concurrency(o->concurrency, &fitted.concurrency, err, sizeof(err)))
+        fprintf(stderr, "llmbatch: warning: %s\n", err);
+    o = &fitted;
     memset(c, 0, sizeof(*c));
     c->o = o;
     c->sig_pipe[0] = c->sig_pipe[1] = -1;
