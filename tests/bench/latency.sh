@@ -19,7 +19,7 @@
 # The last wave is partial when N is not a multiple of the concurrency, so even
 # a perfect client needs ceil(N / concurrency) * LAT seconds.
 #
-# Environment: CONCS ("1024 4096"), LAT (2), MODES ("http h2"), BIG ("" or
+# Environment: CONCS ("1024 4096"), LAT (2), MODES ("http h2"; "" for none), BIG ("" or
 # "CONC:N", e.g. 16384:65536, one more plain-HTTP run), H2_STREAMS (nginx's
 # http2_max_concurrent_streams, 128 = nginx's default), EXTRA (more llmbatch
 # arguments), plus lib.sh's.  Needs an open-file limit above the concurrency.
@@ -28,9 +28,9 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 N=${1:-${N:-20000}}
-CONCS=${CONCS:-1024 4096}
+CONCS=${CONCS-1024 4096}
 LAT=${LAT:-2}
-MODES=${MODES:-http h2}
+MODES=${MODES-http h2}
 BIG=${BIG:-}
 H2_STREAMS=${H2_STREAMS:-128}
 EXTRA=${EXTRA:-}
