@@ -171,8 +171,8 @@ static int common_opt(int argc, char **argv, int *i, run_opts_t *o, int *probe)
         if (a[2] == 'r') o->rpm = (double)u; else o->tpm = (double)u;
     } else if (!strcmp(a, "--concurrency")) {
         TAKES_VALUE();
-        if (parse_u64(v, 1, 4096, &u))
-            return usage_err("--concurrency needs an integer from 1 to 4096 (got \"%s\")", v), -1;
+        if (parse_u64(v, 1, 16384, &u))
+            return usage_err("--concurrency needs an integer from 1 to 16384 (got \"%s\")", v), -1;
         o->concurrency = (int)u;
     } else if (!strcmp(a, "--max-retries")) {
         TAKES_VALUE();

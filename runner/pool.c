@@ -55,6 +55,15 @@ static int on_prereq(void *ud, char *conn_primary_ip, char *conn_local_ip,
     return CURL_PREREQFUNC_OK;
 }
 
+long pool_recv_buffer(long concurrency)
+{
+    long b = POOL_RECV_BUFFERS_TOTAL / (concurrency > 0 ? concurrency : 1);
+
+    if (b >= CURL_MAX_WRITE_SIZE)
+        return 0;                 /* libcurl's default, 16 KiB */
+    return b < POOL_RECV_BUFFER_MIN ? POOL_RECV_BUFFER_MIN : b;
+}
+
 int pool_init(pool_t *p, const pool_opts_t *o)
 {
     memset(p, 0, sizeof(*p));
@@ -65,6 +74,7 @@ int pool_init(pool_t *p, const pool_opts_t *o)
     snprintf(p->user_agent, sizeof(p->user_agent), "llmbatch/0.1 libcurl/%s",
              curl_version_info(CURLVERSION_NOW)->version);
     curl_multi_setopt(p->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    p->recv_buffer = pool_recv_buffer(o->max_host_connections);
     if (o->max_host_connections > 0) {
         curl_multi_setopt(p->multi, CURLMOPT_MAX_HOST_CONNECTIONS, o->max_host_connections);
         curl_multi_setopt(p->multi, CURLMOPT_MAXCONNECTS, o->max_host_connections);
@@ -156,11 +166,12 @@ static void xfer_setup(pool_t *p, xfer_t *x)
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(e, CURLOPT_USERAGENT, p->user_agent);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    if (p->recv_buffer > 0)
+        curl_easy_setopt(e, CURLOPT_BUFFERSIZE, p->recv_buffer);
     if (p->opts.timeout_ms > 0)
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, p->opts.timeout_ms);
     if (p->opts.connect_timeout_ms > 0)
@@ -213,6 +224,11 @@ int pool_start(pool_t *p, const char *url, const struct curl_slist *headers,
     x->user = user;
     x->errbuf[0] = '\0';
     curl_easy_setopt(e, CURLOPT_URL, url);
+    /* Wait for a connection that may multiplex only where HTTP/2 is possible
+     * (TLS with ALPN).  Over plain http:// the server's HTTP version is only
+     * known from its first reply, so waiting would keep one request in
+     * flight until then. */
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, (long)(strncmp(url, "https://", 8) == 0));
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
     if (body) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);

@@ -19,6 +19,7 @@
 #include "hash.h"
 #include "report_run.h"
 #include "run_int.h"
+#include "limits.h"
 #include "url.h"
 
 void run_opts_init(run_opts_t *o)
@@ -534,7 +535,11 @@ int run_main(const run_opts_t *o)
     char err[1024];
     uint64_t isize = 0, ihash = 0;
     int rc, resumed = 0;
+    run_opts_t fitted = *o;         /* --concurrency fitted to the open-file limit */
 
+    if (limits_fit_concurrency(o->concurrency, &fitted.concurrency, err, sizeof(err)))
+        fprintf(stderr, "llmbatch: warning: %s\n", err);
+    o = &fitted;
     memset(c, 0, sizeof(*c));
     c->o = o;
     stats_init(&c->stats);
