@@ -6,7 +6,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +33,7 @@ static int dir_of(const char *p, char *out, size_t outlen)
 
 int paths_resolve(const char *path, char *out, size_t outlen)
 {
-    char cur[PATHS_MAX], dir[PATHS_MAX], real[PATH_MAX];
+    char cur[PATHS_MAX], dir[PATHS_MAX], real[PATHS_MAX];  /* PATH_MAX on Linux */
     const char *base;
 
     if (strlen(path) >= sizeof(cur))
@@ -180,7 +179,6 @@ int run_paths_check(const run_opts_t *o, const char *errors, const char *report,
     v[n++] = (path_role_t){ "--keys-file", o->keys_file, 0 };
     v[n++] = (path_role_t){ "--prices", o->prices, 0 };
     v[n++] = (path_role_t){ "--cacert", o->cacert, 0 };
-    /* hook: when run_opts_t gains --html (o->html_file), add
-     * (path_role_t){ "--html", o->html_file, 1 } here (v has room). */
+    v[n++] = (path_role_t){ "--html", o->html_file, 1 };
     return paths_check(v, n, err, errlen);
 }

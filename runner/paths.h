@@ -20,7 +20,7 @@ typedef struct path_role {
 int paths_check(const path_role_t *v, size_t n, char *err, size_t errlen);
 
 /* The check for `llmbatch run`: the input (unless "-"), results, errors,
- * report, checkpoint, lock file, --status-file, --metrics, the cache
+ * report, checkpoint, lock file, --status-file, --metrics, --html, the cache
  * database (DIR/llmbatch-cache.sqlite), and the files only read
  * (--keys-file, --prices, --cacert).  0, or -1 with a message. */
 int run_paths_check(const run_opts_t *o, const char *errors, const char *report,

@@ -17,8 +17,10 @@
 #include "cli.h"
 #include "clock.h"
 #include "paths.h"
+#include "hash.h"
 #include "report_run.h"
 #include "run_int.h"
+#include "limits.h"
 #include "url.h"
 
 void run_opts_init(run_opts_t *o)
@@ -365,7 +367,6 @@ static int validate_input(run_ctx_t *c, int resumed)
  * refused before anything is sent (exit 2), not found job by job. */
 static int check_base_urls(run_ctx_t *c)
 {
-    static const char *env[] = { "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL" };
     char err[200];
 
     for (int d = 0; d < 2; d++) {
@@ -373,7 +374,7 @@ static int check_base_urls(run_ctx_t *c)
         if (!(c->ckpt.dialects & (1u << d)) || url_check_base(u, err, sizeof(err)) == 0)
             continue;
         fprintf(stderr, "llmbatch: %s \"%.200s\" %s; nothing was sent\n",
-                c->o->base_url ? "--base-url" : env[d], u, err);
+                c->o->base_url ? "--base-url" : provider_base_url_env((dialect_t)d), u, err);
         return RUN_EXIT_USAGE;
     }
     return 0;
@@ -457,7 +458,11 @@ int run_main(const run_opts_t *o)
     char err[1024];
     uint64_t isize = 0, ihash = 0;
     int rc, resumed = 0;
+    run_opts_t fitted = *o;         /* --concurrency fitted to the open-file limit */
 
+    if (limits_fit_concurrency(o->concurrency, &fitted.concurrency, err, sizeof(err)))
+        fprintf(stderr, "llmbatch: warning: %s\n", err);
+    o = &fitted;
     memset(c, 0, sizeof(*c));
     c->o = o;
     c->files.lock = (run_lock_t)RUN_LOCK_INIT;
@@ -485,6 +490,8 @@ int run_main(const run_opts_t *o)
     }
     c->seed = ihash;
     if ((rc = prepare_checkpoint(c, isize, ihash, &resumed)) != 0)
+        goto out;
+    if ((rc = run_outputs_resume(c, resumed)) != 0)
         goto out;
     if ((rc = validate_input(c, resumed)) != 0)
         goto out;
@@ -522,7 +529,7 @@ int run_main(const run_opts_t *o)
     if (!c->no_commit)
         sched_commit(c, 1, 0);
     progress_finish(c);
-    rc = exit_code(c);
+    rc = run_outputs_finish(c, exit_code(c));
     if (c->stop == STOP_IO)
         fprintf(stderr, "llmbatch: fatal: %s; stopped.  The checkpoint holds the last "
                 "commit; rerun the same command to resume.\n", c->fatal);

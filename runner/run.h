@@ -7,6 +7,7 @@
 #define LLMB_RUN_H
 #include <stdint.h>
 #include "job.h"
+#include "retry_failed.h"
 #include "money.h"
 
 enum run_exit {
@@ -41,6 +42,7 @@ typedef struct run_opts {
     const char *cache_dir;
     const char *status_file;
     const char *metrics_file;
+    const char *html_file;       /* --html: the HTML report; NULL none */
     job_defaults_t defs;
     int      have_budget;
     money_t  budget;
@@ -56,6 +58,9 @@ typedef struct run_opts {
     int      nalerts;
     uint64_t commit_every;       /* results between commits (and every 1 s) */
     int      progress;           /* -1 auto (stderr is a tty), 0 off, 1 on */
+    int      ordered;            /* --ordered */
+    int      retry_failed;       /* --retry-failed[=CODES] */
+    retry_codes_t retry_codes;
 } run_opts_t;
 
 void run_opts_init(run_opts_t *o);
