@@ -44,6 +44,7 @@ static const char usage_text[] =
 "  --max-retries N          retries per job (default 6)\n"
 "  --timeout SEC            per request (default 600); --connect-timeout SEC (default 30)\n"
 "  --grace SEC              on Ctrl-C/SIGTERM, wait this long for requests in flight (30)\n"
+"  --no-slow-start          every key starts at full concurrency (servers you run yourself)\n"
 "  --max-wait SEC           a key whose rate limit asks for a longer wait is treated as\n"
 "                           exhausted for this run (default: wait, and say why)\n"
 "  --model M, --max-tokens N, --dialect openai|anthropic   complete bare lines\n"
@@ -217,6 +218,7 @@ static int common_opt(int argc, char **argv, int *i, run_opts_t *o, int *probe)
     }
     else if (!strcmp(a, "--fresh")) o->fresh = 1;
     else if (!strcmp(a, "--insecure")) o->insecure = 1;
+    else if (!strcmp(a, "--no-slow-start")) o->no_slow_start = 1;
     else if (!strcmp(a, "--skip-invalid")) o->skip_invalid = 1;
     else if (!strcmp(a, "--ordered")) o->ordered = 1;
     else if (!strcmp(a, "--retry-failed") || !strncmp(a, "--retry-failed=", 15)) {

@@ -482,6 +482,9 @@ int run_main(const run_opts_t *o)
         fprintf(stderr, "llmbatch: %s\n", err);
         goto out;
     }
+    if (o->no_slow_start)
+        for (size_t i = 0; i < c->keys.n; i++)
+            c->keys.v[i].rl.window = 0;
     if (input_pin(c->files.input_path, &c->files.pin, err, sizeof(err)) != 0 ||
         input_fingerprint(c->files.input_path, &isize, &ihash, err, sizeof(err)) != 0 ||
         input_pin_check(c->files.input_path, &c->files.pin, err, sizeof(err)) != 0) {

@@ -52,6 +52,7 @@ typedef struct run_opts {
     double   timeout_s, connect_timeout_s, grace_s;
     double   max_wait_s;         /* 0 = none: wait as long as a server asks */
     int      fresh, insecure, skip_invalid, quiet;
+    int      no_slow_start;      /* full concurrency from the first request */
     int      dedup;              /* RUN_DEDUP_*: which identical requests in
                                     flight together are sent once */
     unsigned alerts[RUN_MAX_ALERTS];

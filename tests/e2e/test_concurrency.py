@@ -54,6 +54,19 @@ class HttpStartup(unittest.TestCase):
             self.assertLess(starts[-1] - starts[0], 10 * LATENCY_MS / 1000.0,
                             "20 jobs took 10 round trips or more to start")
 
+    def test_no_slow_start_sends_the_whole_first_wave(self):
+        """--no-slow-start (servers you run yourself): every slot starts at once."""
+        with Mock("--latency-ms", str(LATENCY_MS)) as m, tmpdir() as d:
+            inp = os.path.join(d, "in.jsonl")
+            out = os.path.join(d, "out.jsonl")
+            write_jobs(inp, 20)
+            r = run(["run", inp, "-o", out, "--base-url", m.url, "--concurrency", "20",
+                     "--no-progress", "--no-slow-start"])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            starts = sorted(e["t"] for e in m.log_entries())
+            together = sum(1 for t in starts if t < starts[0] + LATENCY_MS / 1000.0)
+            self.assertGreaterEqual(together, 15, "only %d in the first wave" % together)
+
 
 @unittest.skipUnless(nginx_binary(), "needs nginx")
 class OpenFileLimit(unittest.TestCase):
