@@ -535,7 +535,7 @@ int run_main(const run_opts_t *o)
     rc = run_outputs_finish(c, exit_code(c));
     if (c->stop == STOP_IO)
         fprintf(stderr, "llmbatch: fatal: %s; stopped.  The checkpoint holds the last "
-                "commit; rerun the same command to resume.\n", c->fatal);
+                "commit; once the cause is fixed, rerun the same command to resume.\n", c->fatal);
     report_finish(c, rc);
 out:
     free_ctx(c);
