@@ -86,6 +86,57 @@ void stats_account(stats_t *s, const char *model, const char *key_name, const us
     }
 }
 
+void stats_log_run(stats_t *s, const run_record_t *r)
+{
+    if (s->nrunlog == STATS_RUNLOG) {
+        memmove(s->runlog, s->runlog + 1, (STATS_RUNLOG - 1) * sizeof(s->runlog[0]));
+        s->nrunlog--;
+    }
+    s->runlog[s->nrunlog++] = *r;
+}
+
+json_t *stats_runlog_json(const stats_t *s)
+{
+    json_t *a = json_array();
+
+    for (uint32_t i = 0; a && i < s->nrunlog; i++) {
+        const run_record_t *r = &s->runlog[i];
+        json_array_append_new(a, json_pack("{s:i,s:I,s:I,s:I,s:I,s:o,s:I,s:f}",
+            "run", (int)r->run, "requests_sent", (json_int_t)r->requests_sent,
+            "succeeded", (json_int_t)r->succeeded, "failed", (json_int_t)r->failed,
+            "retried_failed", (json_int_t)r->retried_failed,
+            "spent_usd", json_usd(r->spent), "spent_pp", (json_int_t)r->spent,
+            "elapsed_s", r->elapsed_s));
+    }
+    return a;
+}
+
+static uint64_t get_u64(const json_t *o, const char *k);
+
+static void runlog_from_json(stats_t *s, const json_t *a)
+{
+    size_t i;
+    json_t *v;
+
+    s->nrunlog = 0;
+    if (!json_is_array(a))
+        return;
+    json_array_foreach(a, i, v) {
+        run_record_t r = {0};
+        json_t *e = json_object_get(v, "elapsed_s");
+        if (!json_is_object(v) || s->nrunlog == STATS_RUNLOG)
+            continue;
+        r.run = (uint32_t)get_u64(v, "run");
+        r.requests_sent = get_u64(v, "requests_sent");
+        r.succeeded = get_u64(v, "succeeded");
+        r.failed = get_u64(v, "failed");
+        r.retried_failed = get_u64(v, "retried_failed");
+        json_get_money(json_object_get(v, "spent_pp"), &r.spent);
+        r.elapsed_s = json_is_number(e) ? json_number_value(e) : 0;
+        s->runlog[s->nrunlog++] = r;
+    }
+}
+
 uint64_t stats_total_jobs(const stats_t *s, uint64_t bitmap_jobs)
 {
     return bitmap_jobs > s->jobs_total ? bitmap_jobs : s->jobs_total;
@@ -291,6 +342,7 @@ json_t *stats_to_json(const stats_t *s)
     json_object_set_new(j, "estimated_pp", json_money_pp(s->estimated));
     json_object_set_new(j, "elapsed_s", json_real(s->elapsed_s));
     json_object_set_new(j, "runs", json_integer(s->runs));
+    json_object_set_new(j, "run_log", stats_runlog_json(s));
     return j;
 fail:
     json_decref(j);
@@ -360,5 +412,6 @@ int stats_from_json(stats_t *s, const json_t *j)
     v = json_object_get(j, "elapsed_s");
     s->elapsed_s = json_is_number(v) ? json_number_value(v) : 0;
     s->runs = (uint32_t)get_u64(j, "runs");
+    runlog_from_json(s, json_object_get(j, "run_log"));
     return 0;
 }

@@ -33,6 +33,18 @@ typedef struct key_stats {
 
 #define STATS_LAT_BUCKETS 64
 
+/* What one run of the job did (the report's "run_log"). */
+typedef struct run_record {
+    uint32_t run;                   /* 1, 2, ... */
+    uint64_t requests_sent;         /* this run's requests (retries included) */
+    uint64_t succeeded, failed;     /* jobs that ended in this run */
+    uint64_t retried_failed;        /* failed jobs made pending by --retry-failed */
+    money_t  spent;                 /* spend of this run (picodollars) */
+    double   elapsed_s;
+} run_record_t;
+
+#define STATS_RUNLOG 32             /* the most recent runs kept */
+
 typedef struct stats {
     uint64_t jobs_total;            /* non-blank input lines; 0 if unknown */
     uint64_t succeeded, failed;
@@ -62,6 +74,8 @@ typedef struct stats {
     money_t  estimated;             /* no-usage replies charged at reservation (in spent) */
     double   elapsed_s;             /* all runs */
     uint32_t runs;
+    run_record_t runlog[STATS_RUNLOG];
+    uint32_t nrunlog;
 } stats_t;
 
 void stats_init(stats_t *s);
@@ -83,6 +97,10 @@ double stats_latency_pct(const stats_t *s, double pct);
 /* Jobs in the input: the validation pass's count, or the checkpoint's
  * bitmap length when that is larger (a resumed run skips validation). */
 uint64_t stats_total_jobs(const stats_t *s, uint64_t bitmap_jobs);
+/* Appends a run's record (the oldest is dropped past STATS_RUNLOG). */
+void stats_log_run(stats_t *s, const run_record_t *r);
+json_t *stats_runlog_json(const stats_t *s);
+
 /* Report fragments: token counts {input (all prompt tokens), cached_input,
  * cache_write, output, reasoning}; per model; HTTP statuses by code. */
 json_t *stats_usage_json(const usage_t *u);

@@ -88,6 +88,7 @@ static json_t *build_report(run_ctx_t *c, int exit_code)
         json_object_set_new(r, "timeline", timeline_to_json(report_timeline));
     json_object_set_new(r, "elapsed_s", json_real(s->elapsed_s));
     json_object_set_new(r, "runs", json_integer(s->runs));
+    json_object_set_new(r, "run_log", stats_runlog_json(s));
     json_object_set_new(r, "cache", json_pack("{s:b,s:I,s:I,s:I,s:o}",
         "enabled", c->cache != NULL && cache_usable(c->cache),
         "hits", (json_int_t)s->cache_hits, "misses", (json_int_t)s->cache_misses,

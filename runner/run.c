@@ -452,6 +452,19 @@ static int open_run(run_ctx_t *c, int resumed)
     return 0;
 }
 
+/* This run's line of the report's run_log (kept in the checkpoint). */
+static void log_this_run(run_ctx_t *c)
+{
+    run_record_t r = c->run_base;
+
+    r.requests_sent = c->stats.requests_sent - c->run_base.requests_sent;
+    r.succeeded = c->stats.succeeded - c->run_base.succeeded;
+    r.failed = c->stats.failed - c->run_base.failed;
+    r.spent = ledger_spent(&c->ledger) - c->run_base.spent;
+    r.elapsed_s = (double)(clock_mono_ms() - c->start_ms) / 1000.0;
+    stats_log_run(&c->stats, &r);
+}
+
 int run_main(const run_opts_t *o)
 {
     run_ctx_t ctx, *c = &ctx;
@@ -511,6 +524,11 @@ int run_main(const run_opts_t *o)
         goto out;
     carry_money(c, resumed);
     c->stats.runs++;
+    c->run_base.run = c->stats.runs;
+    c->run_base.requests_sent = c->stats.requests_sent;
+    c->run_base.succeeded = c->stats.succeeded;
+    c->run_base.failed = c->stats.failed;
+    c->run_base.spent = ledger_spent(&c->ledger);
     warn_reservations(c);
     if (o->insecure)
         fprintf(stderr, "llmbatch: warning: --insecure: TLS certificates are NOT verified\n");
@@ -529,6 +547,7 @@ int run_main(const run_opts_t *o)
     sched_loop(c);
     sched_release(c);
     c->stats.elapsed_s += (double)(clock_mono_ms() - c->start_ms) / 1000.0;
+    log_this_run(c);
     if (!c->no_commit)
         sched_commit(c, 1, 0);
     progress_finish(c);

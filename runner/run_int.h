@@ -139,6 +139,7 @@ typedef struct run_ctx {
     ckpt_t    ckpt;
     stats_t   stats;
     money_t   base_possibly_billed, base_estimated;
+    run_record_t run_base;          /* the counters when this run began */
     cache_t  *cache;
     uint64_t  seed;                 /* for output ids */
     uint64_t  pending_lines;        /* lines written since the last commit */

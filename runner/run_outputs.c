@@ -58,6 +58,7 @@ int run_outputs_resume(run_ctx_t *c, int resumed)
         fprintf(stderr, "llmbatch: --retry-failed: %s\n", err);
         return RUN_EXIT_IO;
     }
+    c->run_base.retried_failed = rr.n_retry;
     if (!o->quiet) {
         fprintf(stderr, "llmbatch: --retry-failed: %llu failed job%s pending again",
                 (unsigned long long)rr.n_retry, rr.n_retry == 1 ? "" : "s");

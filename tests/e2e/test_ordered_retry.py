@@ -126,6 +126,17 @@ class RetryFailed(unittest.TestCase):
                 ck = json.load(f)
             self.assertEqual(ck["stats"]["failed"], 0)
             self.assertNotIn("retry_swap", ck)
+            # the report counts each run's attempts
+            rep_path = out[:-len(".jsonl.gz")] + ".report.json"
+            with open(rep_path) as f:
+                log = json.load(f)["run_log"]
+            self.assertEqual([x["run"] for x in log], [1, 2])
+            self.assertEqual(log[0]["failed"], self.N)
+            self.assertEqual(log[0]["requests_sent"], 2 * self.N)
+            self.assertEqual(log[1]["retried_failed"], self.N)
+            self.assertEqual(log[1]["requests_sent"], self.N)
+            self.assertEqual(log[1]["succeeded"], self.N)
+            self.assertEqual(log[1]["failed"], 0)
 
     def test_codes_narrow_it(self):
         with tmpdir() as d:
