@@ -53,9 +53,16 @@ static const char usage_text[] =
 "  --fresh                  start over, moving old outputs aside\n"
 "  --commit-every N         results between commits (default 10000; also every second)\n"
 "  --progress / --no-progress, -q/--quiet\n"
+"  --via live|batch         live requests (default) or the providers' batch APIs\n"
+"                           (half price, results within 24 h); with batch:\n"
+"  --batch-size N           requests per batch (default 10000)\n"
+"  --poll SEC               polling interval (default: 5 s backing off to 120 s)\n"
+"  --no-wait                submit what fits and exit 6; rerun to collect\n"
+"  --adopt-batch ID, --resubmit-part N   decide a submission a crash left open\n"
 "\n"
 "exit codes: 0 all succeeded, 1 some failed, 2 usage/input error (nothing sent),\n"
-"3 spend cap reached, 4 no usable key, 5 fatal I/O error, 130/143 interrupted.\n";
+"3 spend cap reached, 4 no usable key, 5 fatal I/O error, 6 batches submitted and\n"
+"still running (--no-wait), 130/143 interrupted.\n";
 
 static int usage_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_err(const char *fmt, ...)
@@ -200,6 +207,28 @@ static int common_opt(int argc, char **argv, int *i, run_opts_t *o, int *probe)
         else if (!strcmp(v, "anthropic")) o->defs.dialect = DIALECT_ANTHROPIC;
         else return usage_err("--dialect is openai or anthropic (got \"%s\")", v), -1;
     }
+    else if (!strcmp(a, "--via")) {
+        TAKES_VALUE();
+        if (!strcmp(v, "live")) o->via_batch = 0;
+        else if (!strcmp(v, "batch")) o->via_batch = 1;
+        else return usage_err("--via is live or batch (got \"%s\")", v), -1;
+    } else if (!strcmp(a, "--batch-size")) {
+        TAKES_VALUE();
+        if (parse_u64(v, 1, 100000, &u))
+            return usage_err("--batch-size needs an integer from 1 to 100000 (got \"%s\")", v), -1;
+        o->batch_size = u;
+    } else if (!strcmp(a, "--poll")) {
+        TAKES_VALUE();
+        if (parse_pos_double(v, &o->poll_s))
+            return usage_err("--poll needs a positive number of seconds (got \"%s\")", v), -1;
+    } else if (!strcmp(a, "--adopt-batch")) { TAKES_VALUE(); o->adopt_batch = v; }
+    else if (!strcmp(a, "--resubmit-part")) {
+        TAKES_VALUE();
+        if (parse_u64(v, 1, 1000000000, &u))
+            return usage_err("--resubmit-part needs a part number (got \"%s\")", v), -1;
+        o->resubmit_part = (int)u;
+    }
+    else if (!strcmp(a, "--no-wait")) o->no_wait = 1;
     else if (!strcmp(a, "--fresh")) o->fresh = 1;
     else if (!strcmp(a, "--insecure")) o->insecure = 1;
     else if (!strcmp(a, "--skip-invalid")) o->skip_invalid = 1;

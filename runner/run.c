@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
+#include "batch.h"
 #include "cli.h"
 #include "clock.h"
 #include "report_run.h"
@@ -31,6 +32,7 @@ void run_opts_init(run_opts_t *o)
     o->grace_s = 30;
     o->commit_every = 10000;
     o->progress = -1;
+    o->batch_size = 10000;
 }
 
 static char *path_with(const char *results, const char *suffix)
@@ -530,7 +532,7 @@ int run_main(const run_opts_t *o)
     run_ctx_t ctx, *c = &ctx;
     char err[1024];
     uint64_t isize = 0, ihash = 0;
-    int rc, resumed = 0;
+    int rc, resumed = 0, via_rc = 0;
 
     memset(c, 0, sizeof(*c));
     c->o = o;
@@ -586,17 +588,24 @@ int run_main(const run_opts_t *o)
         goto out;
     }
     progress_tick(c, 1);
-    sched_loop(c);
+    if (o->via_batch)
+        via_rc = batch_run(c);
+    else
+        sched_loop(c);
     sched_release(c);
     c->stats.elapsed_s += (double)(clock_mono_ms() - c->start_ms) / 1000.0;
     if (!c->no_commit)
         sched_commit(c, 1, 0);
     progress_finish(c);
     rc = exit_code(c);
+    if (via_rc && (rc == RUN_EXIT_OK || rc == RUN_EXIT_FAILED))
+        rc = via_rc;
     if (c->stop == STOP_IO)
         fprintf(stderr, "llmbatch: fatal: %s; stopped.  The checkpoint holds the last "
                 "commit; rerun the same command to resume.\n", c->fatal);
     report_finish(c, rc);
+    if (o->via_batch)
+        batch_report(c);
 out:
     free_ctx(c);
     return rc;

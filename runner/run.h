@@ -16,6 +16,7 @@ enum run_exit {
     RUN_EXIT_BUDGET = 3,      /* stopped at the spend cap */
     RUN_EXIT_NOKEY = 4,       /* stopped: no usable API key */
     RUN_EXIT_IO = 5,          /* fatal I/O error; checkpoint consistent */
+    RUN_EXIT_SUBMITTED = 6,   /* --via batch --no-wait: batches still running */
     RUN_EXIT_SIGINT = 130,
     RUN_EXIT_SIGTERM = 143
 };
@@ -56,6 +57,13 @@ typedef struct run_opts {
     int      nalerts;
     uint64_t commit_every;       /* results between commits (and every 1 s) */
     int      progress;           /* -1 auto (stderr is a tty), 0 off, 1 on */
+    /* --via batch (runner/batch.c) */
+    int      via_batch;          /* 0 live (default), 1 the providers' batch APIs */
+    uint64_t batch_size;         /* requests per batch (default 10,000) */
+    double   poll_s;             /* 0: backoff 5 s .. 120 s */
+    int      no_wait;            /* submit what fits, exit 6 */
+    const char *adopt_batch;     /* settle an undecided intent with this batch */
+    int      resubmit_part;      /* ... or resubmit this part */
 } run_opts_t;
 
 void run_opts_init(run_opts_t *o);

@@ -1,0 +1,18 @@
+/*
+ * batch: `llmbatch run --via batch`, the providers' batch APIs as a second
+ * way to run a job file (OpenAI Files + Batches, Anthropic Message Batches).
+ * Called by run.c after the common setup (validation, prices, keys,
+ * checkpoint, outputs, the first commit) instead of sched_loop().
+ */
+#ifndef LLMB_BATCH_H
+#define LLMB_BATCH_H
+struct run_ctx;
+/* Plans, submits, polls and collects until every job has its line, the
+ * budget stops it (c->stop = STOP_BUDGET), a signal or a fatal error stops
+ * it, or (--no-wait) everything that fits is submitted.  Returns
+ * RUN_EXIT_SUBMITTED when batches are still running under --no-wait, 0
+ * otherwise (the caller derives the exit code from c as for live runs). */
+int batch_run(struct run_ctx *c);
+/* Adds the "batches" section to the report file just written. */
+void batch_report(struct run_ctx *c);
+#endif
