@@ -22,6 +22,7 @@ typedef struct io {
     FILE       *src;
     int         failed;
     long        retry_after_ms;
+    int         sends;
 } io_t;
 
 int ctl_init(ctl_t *c, const char *cacert, int insecure, double connect_timeout_s,
@@ -97,6 +98,16 @@ static size_t on_header(char *p, size_t sz, size_t n, void *u)
     return len;
 }
 
+/* libcurl resends a request by itself when a reused connection dies before
+ * any reply byte; the first send may have been performed (a batch created),
+ * so a second send is refused here and the caller decides. */
+static int on_prereq(void *u, char *a, char *b, int pa, int pb)
+{
+    io_t *io = u;
+    (void)a; (void)b; (void)pa; (void)pb;
+    return io->sends++ > 0 ? CURL_PREREQFUNC_ABORT : CURL_PREREQFUNC_OK;
+}
+
 int ctl_sleep(int ms)
 {
     struct pollfd pfd = { .fd = signals_fd(), .events = POLLIN };
@@ -130,6 +141,8 @@ static CURLcode perform_once(ctl_t *c, const ctl_req_t *r, io_t *io, curl_mime *
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, io);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
+    curl_easy_setopt(e, CURLOPT_PREREQDATA, io);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(c->connect_timeout_s * 1000));
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(c->timeout_s * 1000));
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
@@ -238,8 +251,8 @@ int ctl_request(ctl_t *c, const ctl_req_t *r, ctl_resp_t *resp)
         if (res != CURLE_OK) {
             snprintf(resp->err, sizeof(resp->err), "%s", curl_easy_strerror(res));
             resp->status = 0;
-            if (r->no_resend && res != CURLE_COULDNT_CONNECT &&
-                res != CURLE_COULDNT_RESOLVE_HOST)
+            if (r->no_resend && (io.sends > 1 || (res != CURLE_COULDNT_CONNECT &&
+                                                   res != CURLE_COULDNT_RESOLVE_HOST)))
                 return CTL_LOST;
         } else {
             snprintf(resp->err, sizeof(resp->err), "HTTP %ld", resp->status);
