@@ -991,6 +991,8 @@ int batch_run(run_ctx_t *c)
         run_fatal(c, "cannot initialise libcurl");
         return 0;
     }
+    if (o->poll_s > 0 && o->poll_s < 0.5)
+        d.ctl.first_backoff_ms = (long)(o->poll_s * 1000) + 1;
     if (load_state(&d) != 0)
         goto out;
     /* intents left by a run that died between the intent and the answer */

@@ -33,6 +33,7 @@ int ctl_init(ctl_t *c, const char *cacert, int insecure, double connect_timeout_
     c->insecure = insecure;
     c->connect_timeout_s = connect_timeout_s;
     c->timeout_s = timeout_s;
+    c->first_backoff_ms = 500;
     if (!(c->m = curl_multi_init()) || !(c->e = curl_easy_init())) {
         ctl_release(c);
         return -1;
@@ -214,7 +215,7 @@ static CURLcode perform_once(ctl_t *c, const ctl_req_t *r, io_t *io, curl_mime *
 
 int ctl_request(ctl_t *c, const ctl_req_t *r, ctl_resp_t *resp)
 {
-    long backoff_ms = 500;
+    long backoff_ms = c->first_backoff_ms > 0 ? c->first_backoff_ms : 500;
     int rc = CTL_FAIL;
 
     resp->status = 0;

@@ -5,7 +5,8 @@
  * A call blocks only in curl_multi_poll, which also watches the signal
  * pipe (signals_fd()), so Ctrl-C interrupts it at once.  429 (honouring
  * retry-after), 5xx and network errors are retried with exponential backoff
- * (0.5 s doubling up to 30 s, at most CTL_MAX_TRIES tries), except that a
+ * (first_backoff_ms, default 500, doubling up to 30 s; at most
+ * CTL_MAX_TRIES tries), except that a
  * call marked `no_resend` returns CTL_LOST on a network error once the
  * request may have reached the server: the caller must find out whether it
  * was performed (creating a batch twice would submit its jobs twice).
@@ -38,6 +39,7 @@ typedef struct ctl {
     int    insecure;
     double connect_timeout_s, timeout_s;
     long   calls;                    /* HTTP requests sent (for the report) */
+    long   first_backoff_ms;         /* first retry wait (500; less with a short --poll) */
 } ctl_t;
 
 typedef struct ctl_req {
