@@ -896,6 +896,26 @@ static int poll_part(drv_t *d, bpart_t *p)
     return changed;
 }
 
+/* Asks the provider to cancel part p's batch (a batch that already ended
+ * answers 4xx: nothing to do). */
+static void cancel_part(drv_t *d, bpart_t *p)
+{
+    api_key_t *k = key_named(d, p->dialect, p->key);
+    ctl_resp_t r = { 0 };
+    char path[400];
+
+    if (!k)
+        return;
+    snprintf(path, sizeof(path), p->dialect ? "/v1/messages/batches/%s/cancel"
+                                            : "/v1/batches/%s/cancel", p->batch_id);
+    if (call(d, k, "POST", path, NULL, NULL, NULL, NULL, 0, &r) != CTL_OK)
+        call_failed(d, "cancelling the batch", p, &r);
+    else if (!d->c->o->quiet)
+        fprintf(stderr, "llmbatch: part %d: batch %s %s\n", p->n, p->batch_id,
+                r.status < 300 ? "cancelling" : "had already ended");
+    buf_release(&r.body);
+}
+
 /* ---- setup -------------------------------------------------------------- */
 
 static int load_state(drv_t *d)
@@ -1007,6 +1027,12 @@ int batch_run(run_ctx_t *c)
             break;
         }
         settle_intent(&d, p, k);
+    }
+    if (o->cancel_batches) {
+        d.exhausted = 1;        /* nothing new is planned */
+        for (size_t i = 0; i < d.st.n && !c->stop; i++)
+            if (d.st.v[i].state == BP_SUBMITTED)
+                cancel_part(&d, &d.st.v[i]);
     }
     while (!c->stop) {
         int progressed = 0;

@@ -15,4 +15,9 @@ struct run_ctx;
 int batch_run(struct run_ctx *c);
 /* Adds the "batches" section to the report file just written. */
 void batch_report(struct run_ctx *c);
+/* `llmbatch cancel RESULTS [run options]`: cancels the open batches of the
+ * run that wrote RESULTS (its checkpoint names the input), collects their
+ * partial results and leaves the other jobs pending.  Exit code as a run. */
+struct run_opts;
+int batch_cancel_cmd(struct run_opts *o, const char *results);
 #endif

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cache.h"
+#include "batch.h"
 #include "cli.h"
 #include "report_run.h"
 #include "run.h"
@@ -17,6 +18,8 @@
 static const char usage_text[] =
 "usage:\n"
 "  llmbatch run INPUT -o RESULTS [options]     run a batch (rerun the same command to resume)\n"
+"  llmbatch cancel RESULTS [options]           cancel a --via batch run's open batches,\n"
+"                                              collect their partial results\n"
 "  llmbatch estimate INPUT [--prices FILE] [--budget USD]\n"
 "  llmbatch report RESULTS|CHECKPOINT [--prices FILE]\n"
 "  llmbatch keys [--keys-file FILE] [--base-url URL] [--probe]\n"
@@ -318,6 +321,9 @@ int main(int argc, char **argv)
             o.input = pos[0];
             rc = run_main(&o);
         }
+    } else if (!strcmp(argv[1], "cancel")) {
+        rc = npos == 1 ? batch_cancel_cmd(&o, pos[0])
+                       : usage_err("%s", "usage: llmbatch cancel RESULTS [--checkpoint FILE] [run options]");
     } else if (!strcmp(argv[1], "estimate")) {
         rc = npos == 1 ? estimate_cmd(pos[0], o.prices, &o.defs, o.have_budget, o.budget)
                        : usage_err("%s", "usage: llmbatch estimate INPUT [--prices FILE] [--budget USD]");

@@ -64,6 +64,7 @@ typedef struct run_opts {
     int      no_wait;            /* submit what fits, exit 6 */
     const char *adopt_batch;     /* settle an undecided intent with this batch */
     int      resubmit_part;      /* ... or resubmit this part */
+    int      cancel_batches;     /* `llmbatch cancel`: cancel open batches, collect */
 } run_opts_t;
 
 void run_opts_init(run_opts_t *o);

@@ -253,5 +253,98 @@ class BatchTest(unittest.TestCase):
         self.assertGreaterEqual(rep["cost_usd"]["total_pp"], st["billed_batch_pusd"])
 
 
+class BatchDecisionTest(BatchTest):
+    """`llmbatch cancel`, and an intent whose batch id was never recorded."""
+
+    # the tests of BatchTest are not run twice
+    test_openai_several_models_and_parts = None
+    test_anthropic_ids_mapped = None
+    test_no_wait_then_rerun_and_expiry = None
+    test_budget_stops_part_way = None
+    test_control_faults = None
+    test_kill9_anywhere_then_rerun = None
+
+    def api(self, method, path, body=None, ctype="application/json"):
+        from harness import OPENAI_TEST_KEY
+        req = urllib.request.Request(self.mock.url + path, data=body, method=method,
+                                     headers={"Authorization": "Bearer " + OPENAI_TEST_KEY,
+                                              "Content-Type": ctype})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.loads(r.read())
+
+    def duplicate_batch(self, run_id, part):
+        """A second batch carrying part's metadata (as a lost answer plus a
+        blind retry would leave), with a row llmbatch never sent."""
+        line = json.dumps({"custom_id": "zz", "method": "POST", "url": "/v1/chat/completions",
+                           "body": {"model": "gpt-4o", "max_tokens": 4,
+                                    "messages": [{"role": "user", "content": "x"}]}})
+        b = "----llmbtest"
+        body = ("--%s\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nbatch\r\n"
+                "--%s\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.jsonl\"\r\n"
+                "Content-Type: application/jsonl\r\n\r\n%s\n\r\n--%s--\r\n"
+                % (b, b, line, b)).encode()
+        f = self.api("POST", "/v1/files", body, "multipart/form-data; boundary=" + b)
+        doc = {"input_file_id": f["id"], "endpoint": "/v1/chat/completions",
+               "completion_window": "24h",
+               "metadata": {"llmbatch_run": run_id, "llmbatch_part": str(part)}}
+        return self.api("POST", "/v1/batches", json.dumps(doc).encode())["id"]
+
+    def forget_batch_id(self, job):
+        with open(job.state) as f:
+            st = json.load(f)
+        p = st["parts"][0]
+        bid = p["batch_id"]
+        p["state"], p["batch_id"] = "intent", ""
+        with open(job.state, "w") as f:
+            json.dump(st, f)
+        return st["run"], bid
+
+    def test_cancel_collects_partial_results(self):
+        self.mock.config(batch_step_ms=300, batch_rows_per_step=2)
+        job = Job(self.d, self.mock, 24, extra=["--batch-size", "12"])
+        r = job.run("--no-wait")
+        self.assertEqual(r.returncode, 6, r.stderr)
+        time.sleep(0.8)
+        r = run(["cancel", job.out, "--base-url", self.mock.url, "--poll", "0.05", "-q"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        ok, bad = self.check_exactly_once(job, all_done=False)
+        self.assertGreater(len(ok), 0)
+        self.assertLess(len(ok) + len(bad), 24)
+        self.assertGreater(self.mock.stats()["batch_rows"]["cancelled"], 0)
+        self.assertTrue(all(b["status"] == "cancelled" for b in self.batches()))
+        self.check_money(job)
+        # the rest is still pending: the same command finishes it
+        self.mock.config(batch_step_ms=30, batch_rows_per_step=0)
+        r = job.run()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.check_exactly_once(job)
+        self.check_money(job)
+
+    def test_lost_batch_id_adopted_or_decided_by_the_user(self):
+        self.mock.config(batch_step_ms=400, batch_rows_per_step=1)
+        job = Job(self.d, self.mock, 8, models=("gpt-4o",), extra=["--batch-size", "8"])
+        self.assertEqual(job.run("--no-wait").returncode, 6)
+        # the id never reached the state file: the listing finds the batch
+        run_id, bid = self.forget_batch_id(job)
+        r = job.run("--no-wait")
+        self.assertEqual(r.returncode, 6, r.stderr)
+        self.assertEqual(self.mock.stats()["batches_created"], 1)
+        with open(job.state) as f:
+            self.assertEqual(json.load(f)["parts"][0]["batch_id"], bid)
+        # two candidates: undecidable -> exit 5 naming both, then the user decides
+        self.forget_batch_id(job)
+        dup = self.duplicate_batch(run_id, 1)
+        r = job.run()
+        self.assertEqual(r.returncode, 5, r.stderr)
+        self.assertIn(bid, r.stderr)
+        self.assertIn(dup, r.stderr)
+        self.assertIn("--adopt-batch", r.stderr)
+        self.mock.config(batch_step_ms=30, batch_rows_per_step=0)
+        r = job.run("--adopt-batch", bid)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.check_exactly_once(job)
+        self.assertEqual(self.mock.stats()["batches_created"], 2)    # no third one
+
+
 if __name__ == "__main__":
     unittest.main()
