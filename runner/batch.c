@@ -41,6 +41,13 @@ typedef struct bman {
     int      seen;
 } bman_t;
 
+/* What a model's parts may hold after a token-limit failure (learned). */
+typedef struct blimit {
+    int      dialect;
+    char     model[128];
+    uint64_t max_jobs;
+} blimit_t;
+
 typedef struct drv {
     run_ctx_t *c;
     ctl_t      ctl;
@@ -50,8 +57,10 @@ typedef struct drv {
     uint64_t   nbusy;             /* bits */
     int        exhausted;         /* no job left to plan */
     int        money_wait;        /* the next job waits for open parts to settle */
+    int        tokens_wait;       /* ... for open parts of its model to finish */
     int64_t    plan_not_before_ms;
-    int        polled_once;
+    blimit_t   lim[16];
+    int        nlim;
 } drv_t;
 
 static const char *prov(int d) { return d ? "anthropic" : "openai"; }
@@ -269,10 +278,38 @@ static uint64_t size_limit(int dialect)
     return dialect ? 250000000ull : 190000000ull;   /* under 256 MB / 200 MB */
 }
 
-static uint64_t count_limit(drv_t *d, int dialect)
+static blimit_t *learned(drv_t *d, int dialect, const char *model, int add)
+{
+    for (int i = 0; i < d->nlim; i++)
+        if (d->lim[i].dialect == dialect && strcmp(d->lim[i].model, model) == 0)
+            return &d->lim[i];
+    if (!add || d->nlim == (int)(sizeof(d->lim) / sizeof(d->lim[0])))
+        return NULL;
+    d->lim[d->nlim] = (blimit_t){ .dialect = dialect, .max_jobs = UINT64_MAX };
+    snprintf(d->lim[d->nlim].model, sizeof(d->lim[0].model), "%s", model);
+    return &d->lim[d->nlim++];
+}
+
+static uint64_t count_limit(drv_t *d, int dialect, const char *model)
 {
     uint64_t m = dialect ? 100000 : 50000, b = d->c->o->batch_size;
-    return b && b < m ? b : m;
+    blimit_t *l = learned(d, dialect, model, 0);
+    if (b && b < m)
+        m = b;
+    return l && l->max_jobs < m ? l->max_jobs : m;
+}
+
+/* Prompt tokens already enqueued in the open parts of this model. */
+static uint64_t enqueued(const drv_t *d, int dialect, const char *model)
+{
+    uint64_t t = 0;
+    for (size_t i = 0; i < d->st.n; i++) {
+        const bpart_t *p = &d->st.v[i];
+        if ((p->state == BP_INTENT || p->state == BP_SUBMITTED) && p->dialect == dialect &&
+            strcmp(p->model, model) == 0)
+            t += p->tokens;
+    }
+    return t;
 }
 
 /* Writes the next part's upload file and manifest.  Returns the part
@@ -288,7 +325,7 @@ static bpart_t *plan_part(drv_t *d)
     reader_t *rd = NULL;
     bpart_t *p = NULL;
     buf_t line = BUF_INIT;
-    uint64_t ord = 0, bytes = 0, lim = 0;
+    uint64_t ord = 0, bytes = 0, lim = 0, tok_room = UINT64_MAX;
     money_t cum = 0;
     const char *l;
     size_t len;
@@ -297,6 +334,7 @@ static bpart_t *plan_part(drv_t *d)
 
     defs.flags = 0;
     d->money_wait = 0;
+    d->tokens_wait = 0;
     if (!(rd = reader_open(c->files.input_path, err, sizeof(err)))) {
         run_fatal(c, "%s", err);
         return NULL;
@@ -365,7 +403,20 @@ static bpart_t *plan_part(drv_t *d)
             p->dialect = j.dialect;
             snprintf(p->model, sizeof(p->model), "%s", j.model);
             snprintf(p->endpoint, sizeof(p->endpoint), "%s", j.path);
-            lim = count_limit(d, p->dialect);
+            lim = count_limit(d, p->dialect, p->model);
+            if (o->max_enqueued_tokens) {
+                uint64_t used = enqueued(d, p->dialect, p->model);
+                tok_room = used < o->max_enqueued_tokens ? o->max_enqueued_tokens - used : 0;
+                if (used && (j.body_len + 3) / 4 > tok_room) {
+                    /* wait for open parts of this model to finish */
+                    job_release(&j);
+                    d->st.n--;
+                    p = NULL;
+                    d->money_wait = 0;
+                    d->tokens_wait = 1;
+                    break;
+                }
+            }
             part_path(d, p->n, "jsonl", path, sizeof(path));
             part_path(d, p->n, "ids", mpath, sizeof(mpath));
             if (!(f = fopen(path, "w")) || !(m = fopen(mpath, "w"))) {
@@ -375,7 +426,8 @@ static bpart_t *plan_part(drv_t *d)
             }
             if (p->dialect == DIALECT_ANTHROPIC)
                 fputs("{\"requests\":[\n", f);
-        } else if (bytes + line.len + 8 > size_limit(p->dialect)) {
+        } else if (bytes + line.len + 8 > size_limit(p->dialect) ||
+                   p->tokens + (j.body_len + 3) / 4 > tok_room) {
             job_release(&j);
             break;
         }
@@ -390,11 +442,12 @@ static bpart_t *plan_part(drv_t *d)
         bytes += line.len + 2;
         cum = money_add(cum, r);
         p->jobs++;
+        p->tokens += (j.body_len + 3) / 4;
         job_release(&j);
         if (p->jobs >= lim)
             break;
     }
-    if (!p && !d->money_wait)
+    if (!p && !d->money_wait && !d->tokens_wait && !c->stop)
         d->exhausted = 1;
 out:
     if (f && p && p->dialect == DIALECT_ANTHROPIC)
@@ -779,8 +832,11 @@ static int collect(drv_t *d, bpart_t *p, api_key_t *k, const batch_info_t *bi)
                 end_row(d, p, k, &row, &v[i], bp);
         }
     } else if (bi->phase == BPH_FAILED) {
+        blimit_t *l = learned(d, p->dialect, p->model, 1);
         snprintf(p->note, sizeof(p->note), "failed on %s: its jobs wait and go again",
                  bi->error_code);
+        if (l && p->jobs > 1 && l->max_jobs > p->jobs / 2)
+            l->max_jobs = p->jobs / 2;      /* smaller parts from now on */
         d->plan_not_before_ms = clock_mono_ms() +
             (c->o->poll_s > 0 ? (int64_t)(c->o->poll_s * 5000) : 60000);
     } else if (p->dialect == DIALECT_ANTHROPIC) {
@@ -812,6 +868,8 @@ static int collect(drv_t *d, bpart_t *p, api_key_t *k, const batch_info_t *bi)
     if (drv_commit(d, 0) != 0)
         return -1;
     busy_part(d, p, 0);
+    if (p->rows_back && !c->o->cancel_batches)
+        d->exhausted = 0;       /* its unrun rows are to be planned again */
     p->state = BP_CLOSED;
     snprintf(p->ended_at, sizeof(p->ended_at), "%lld", (long long)time(NULL));
     if (p->rows_back && !*p->note)
@@ -1071,7 +1129,8 @@ int batch_run(run_ctx_t *c)
                 break;
         }
         if (o->no_wait && open_parts(&d) &&
-            (d.exhausted || d.money_wait || clock_mono_ms() < d.plan_not_before_ms)) {
+            (d.exhausted || d.money_wait || d.tokens_wait ||
+             clock_mono_ms() < d.plan_not_before_ms)) {
             rc = RUN_EXIT_SUBMITTED;
             if (!o->quiet)
                 fprintf(stderr, "llmbatch: %d batch%s submitted and still running; rerun "

@@ -2,7 +2,7 @@
  * batch_state: load and save CHECKPOINT.batches (see batch_state.h).
  * Format (version 1):
  *   {"version":1,"run":"<hex>","next_part":N,"parts":[{"n","provider",
- *    "model","endpoint","key","jobs","reserve_pusd","state","file_id",
+ *    "model","endpoint","key","jobs","tokens","reserve_pusd","state","file_id",
  *    "batch_id","intent_at","phase","total","done","failed","rows_ok",
  *    "rows_failed","rows_back","cost_pusd","created_at","ended_at","note"}]}
  */
@@ -99,6 +99,7 @@ int bstate_load(const char *path, bstate_t *s, char *err, size_t errlen)
         get_str(p, "endpoint", b->endpoint, sizeof(b->endpoint));
         get_str(p, "key", b->key, sizeof(b->key));
         b->jobs = get_u(p, "jobs");
+        b->tokens = get_u(p, "tokens");
         b->reserve = (money_t)get_u(p, "reserve_pusd");
         get_str(p, "file_id", b->file_id, sizeof(b->file_id));
         get_str(p, "batch_id", b->batch_id, sizeof(b->batch_id));
@@ -128,11 +129,12 @@ int bstate_load(const char *path, bstate_t *s, char *err, size_t errlen)
 
 json_t *bpart_json(const bpart_t *b)
 {
-    return json_pack("{s:i,s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:s,s:s,s:I,s:s,s:I,s:I,s:I,"
+    return json_pack("{s:i,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:s,s:s,s:s,s:I,s:s,s:I,s:I,s:I,"
                      "s:I,s:I,s:I,s:I,s:s,s:s,s:s}",
                      "n", b->n, "provider", b->dialect ? "anthropic" : "openai",
                      "model", b->model, "endpoint", b->endpoint, "key", b->key,
-                     "jobs", (json_int_t)b->jobs, "reserve_pusd", (json_int_t)b->reserve,
+                     "jobs", (json_int_t)b->jobs, "tokens", (json_int_t)b->tokens,
+                     "reserve_pusd", (json_int_t)b->reserve,
                      "state", bpart_state_name(b->state), "file_id", b->file_id,
                      "batch_id", b->batch_id, "intent_at", (json_int_t)b->intent_at,
                      "phase", b->phase, "total", (json_int_t)b->total,

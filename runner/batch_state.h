@@ -33,6 +33,7 @@ typedef struct bpart {
     char     endpoint[40];         /* "/v1/chat/completions", ... */
     char     key[72];              /* the key's printable name (label or ...abcd) */
     uint64_t jobs;
+    uint64_t tokens;               /* estimated prompt tokens enqueued (bytes / 4) */
     money_t  reserve;              /* sum of its jobs' batch-price worst cases */
     char     file_id[128];         /* OpenAI input file */
     char     batch_id[128];

@@ -61,6 +61,8 @@ static const char usage_text[] =
 "  --batch-size N           requests per batch (default 10000)\n"
 "  --poll SEC               polling interval (default: 5 s backing off to 120 s)\n"
 "  --no-wait                submit what fits and exit 6; rerun to collect\n"
+"  --max-enqueued-tokens N  prompt tokens per model in open batches (default: learned\n"
+"                           from the provider's enqueued-token-limit failures)\n"
 "  --adopt-batch ID, --resubmit-part N   decide a submission a crash left open\n"
 "\n"
 "exit codes: 0 all succeeded, 1 some failed, 2 usage/input error (nothing sent),\n"
@@ -224,6 +226,11 @@ static int common_opt(int argc, char **argv, int *i, run_opts_t *o, int *probe)
         TAKES_VALUE();
         if (parse_pos_double(v, &o->poll_s))
             return usage_err("--poll needs a positive number of seconds (got \"%s\")", v), -1;
+    } else if (!strcmp(a, "--max-enqueued-tokens")) {
+        TAKES_VALUE();
+        if (parse_u64(v, 1, 1000000000000ULL, &u))
+            return usage_err("--max-enqueued-tokens needs a positive integer (got \"%s\")", v), -1;
+        o->max_enqueued_tokens = u;
     } else if (!strcmp(a, "--adopt-batch")) { TAKES_VALUE(); o->adopt_batch = v; }
     else if (!strcmp(a, "--resubmit-part")) {
         TAKES_VALUE();

@@ -64,6 +64,7 @@ typedef struct run_opts {
     int      no_wait;            /* submit what fits, exit 6 */
     const char *adopt_batch;     /* settle an undecided intent with this batch */
     int      resubmit_part;      /* ... or resubmit this part */
+    uint64_t max_enqueued_tokens;   /* per model in open batches; 0 = no limit */
     int      cancel_batches;     /* `llmbatch cancel`: cancel open batches, collect */
 } run_opts_t;
 

@@ -346,5 +346,40 @@ class BatchDecisionTest(BatchTest):
         self.assertEqual(self.mock.stats()["batches_created"], 2)    # no third one
 
 
+class BatchTokenLimitTest(BatchTest):
+    """The provider's enqueued-token limit: a batch that fails on it is not a
+    job failure (its jobs go again in smaller parts), and
+    --max-enqueued-tokens keeps under it so that it does not happen."""
+
+    for _n in dir(BatchTest):
+        if _n.startswith("test_"):
+            locals()[_n] = None
+    del _n
+
+    def token_failures(self):
+        return [b for b in self.batches() if b["status"] == "failed"]
+
+    def test_token_limit_failure_resubmits_smaller(self):
+        job = Job(self.d, self.mock, 16, models=("gpt-4o",), extra=["--batch-size", "16"])
+        # about 60 prompt tokens per row in the mock's count: 16 rows do not fit
+        self.mock.config(enqueued_token_limit=400)
+        r = job.run()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.check_exactly_once(job)
+        self.assertGreater(len(self.token_failures()), 0)
+        rep = self.check_money(job)
+        self.assertTrue(any("token_limit_exceeded" in p["note"] for p in rep["batches"]))
+        self.assertEqual(self.mock.stats()["billed_batch_requests"], 16)
+
+    def test_max_enqueued_tokens_avoids_the_failure(self):
+        job = Job(self.d, self.mock, 16, models=("gpt-4o",), extra=["--batch-size", "16"])
+        self.mock.config(enqueued_token_limit=400)
+        r = job.run("--max-enqueued-tokens", "300")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.check_exactly_once(job)
+        self.assertEqual(self.token_failures(), [])
+        self.assertGreater(len(job.report()["batches"]), 1)
+
+
 if __name__ == "__main__":
     unittest.main()
