@@ -470,6 +470,8 @@ out:
     return p;
 }
 
+static blimit_t *learned(drv_t *d, int dialect, const char *model, int add);
+
 /* ---- submit ------------------------------------------------------------- */
 
 static void busy_part(drv_t *d, const bpart_t *p, int on)
@@ -486,7 +488,8 @@ static void busy_part(drv_t *d, const bpart_t *p, int on)
 }
 
 /* POST the batch (intent already durable).  0 submitted, 1 lost (the call
- * may have been performed), -1 refused or stopped. */
+ * may have been performed), 2 refused on a queue limit (429), -1 refused
+ * or stopped. */
 static int create_batch(drv_t *d, bpart_t *p, api_key_t *k)
 {
     ctl_resp_t r = { 0 };
@@ -508,6 +511,17 @@ static int create_batch(drv_t *d, bpart_t *p, api_key_t *k)
         buf_release(&r.body);
         return 1;
     }
+    if (rc == CTL_FAIL && r.status == 429) {
+        /* a queue or enqueued-token limit that outlasted the retries: not a
+         * job failure, the jobs wait and go again in smaller parts */
+        blimit_t *l = learned(d, p->dialect, p->model, 1);
+        if (l && p->jobs > 1 && l->max_jobs > p->jobs / 2)
+            l->max_jobs = p->jobs / 2;
+        d->plan_not_before_ms = clock_mono_ms() +
+            (d->c->o->poll_s > 0 ? (int64_t)(d->c->o->poll_s * 5000) : 60000);
+        buf_release(&r.body);
+        return 2;
+    }
     if (rc != CTL_OK || r.status < 200 || r.status >= 300 ||
         !(doc = resp_json(&r))) {
         call_failed(d, "creating the batch", p, &r);
@@ -527,6 +541,20 @@ static int create_batch(drv_t *d, bpart_t *p, api_key_t *k)
     p->total = bi.total;
     p->state = BP_SUBMITTED;
     return 0;
+}
+
+/* A create refused on a queue limit: nothing was created; the part's money
+ * is released and its jobs are planned again later.  0 or -1. */
+static int part_requeue(drv_t *d, bpart_t *p)
+{
+    ledger_settle(&d->c->ledger, p->reserve, 0, SETTLE_RELEASE);
+    busy_part(d, p, 0);
+    p->state = BP_CLOSED;
+    p->rows_back = p->jobs;
+    snprintf(p->note, sizeof(p->note), "refused on a queue limit (429): its jobs "
+             "wait and go again");
+    d->exhausted = 0;
+    return drv_commit(d, 0);
 }
 
 /* Lists the key's batches and finds those that may be part p's.  Returns
@@ -619,6 +647,7 @@ static int settle_intent(drv_t *d, bpart_t *p, api_key_t *k)
         }
         switch (create_batch(d, p, k)) {
         case 0:  return drv_commit(d, 0);
+        case 2:  return part_requeue(d, p);
         case -1: return -1;
         default: break;     /* lost again: look again */
         }
@@ -683,6 +712,8 @@ static int submit_part(drv_t *d, bpart_t *p)
         return drv_commit(d, 0);
     case 1:
         return settle_intent(d, p, k);
+    case 2:
+        return part_requeue(d, p);
     default:
         if (c->stop == STOP_SIGNAL)
             return -1;      /* the intent stays: the next run finds out */

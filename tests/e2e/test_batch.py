@@ -381,5 +381,42 @@ class BatchTokenLimitTest(BatchTest):
         self.assertGreater(len(job.report()["batches"]), 1)
 
 
+    def test_anthropic_queue_limit_429_is_not_a_job_failure(self):
+        job = Job(self.d, self.mock, 12, shape="anthropic", models=("claude-sonnet-4",),
+                  extra=["--batch-size", "12"])
+        self.mock.config(enqueued_token_limit=400)
+        r = job.run()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.check_exactly_once(job)
+        rep = self.check_money(job)
+        self.assertTrue(any("429" in p["note"] for p in rep["batches"]), rep["batches"])
+        self.assertGreater(len(self.batches()), 1)
+
+
+class BatchAnthropicResumeTest(BatchDecisionTest):
+    """Anthropic has no metadata: a lost batch id is found in the listing by
+    its request count and creation time."""
+
+    for _n in dir(BatchDecisionTest):
+        if _n.startswith("test_"):
+            locals()[_n] = None
+    del _n
+
+    def test_lost_anthropic_batch_id_adopted(self):
+        self.mock.config(batch_step_ms=400, batch_rows_per_step=1)
+        job = Job(self.d, self.mock, 6, shape="anthropic", models=("claude-sonnet-4",),
+                  extra=["--batch-size", "6"])
+        self.assertEqual(job.run("--no-wait").returncode, 6)
+        _, bid = self.forget_batch_id(job)
+        self.mock.config(batch_step_ms=30, batch_rows_per_step=0)
+        r = job.run()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(len(self.batches()), 1)
+        self.check_exactly_once(job)
+        self.check_money(job)
+        with open(job.state) as f:
+            self.assertEqual(json.load(f)["parts"][0]["batch_id"], bid)
+
+
 if __name__ == "__main__":
     unittest.main()
