@@ -1187,6 +1187,21 @@ out:
     return rc;
 }
 
+int batch_has_open_parts(const char *ckpt_path)
+{
+    char path[4300], err[256];
+    bstate_t st;
+    int open = 0;
+
+    snprintf(path, sizeof(path), "%s.batches", ckpt_path);
+    if (bstate_load(path, &st, err, sizeof(err)) != 1)
+        return 0;
+    for (size_t i = 0; i < st.n; i++)
+        open |= st.v[i].state == BP_INTENT || st.v[i].state == BP_SUBMITTED;
+    bstate_release(&st);
+    return open;
+}
+
 void batch_report(run_ctx_t *c)
 {
     char path[4300];

@@ -15,6 +15,9 @@ struct run_ctx;
 int batch_run(struct run_ctx *c);
 /* Adds the "batches" section to the report file just written. */
 void batch_report(struct run_ctx *c);
+/* 1 if the batch state next to ckpt_path has parts that may still be
+ * running at a provider (a live run must not send their jobs again). */
+int batch_has_open_parts(const char *ckpt_path);
 /* `llmbatch cancel RESULTS [run options]`: cancels the open batches of the
  * run that wrote RESULTS (its checkpoint names the input), collects their
  * partial results and leaves the other jobs pending.  Exit code as a run. */

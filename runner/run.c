@@ -558,6 +558,13 @@ int run_main(const run_opts_t *o)
     c->seed = ihash;
     if ((rc = prepare_checkpoint(c, isize, ihash, &resumed)) != 0)
         goto out;
+    if (resumed && !o->via_batch && batch_has_open_parts(c->files.ckpt_path)) {
+        fprintf(stderr, "llmbatch: this job has batches still open at the provider "
+                "(--via batch); rerun with --via batch to collect them, or `llmbatch "
+                "cancel %s` first\n", o->results);
+        rc = RUN_EXIT_USAGE;
+        goto out;
+    }
     if ((rc = validate_input(c, resumed)) != 0)
         goto out;
     rc = RUN_EXIT_USAGE;

@@ -304,6 +304,10 @@ class BatchDecisionTest(BatchTest):
         job = Job(self.d, self.mock, 24, extra=["--batch-size", "12"])
         r = job.run("--no-wait")
         self.assertEqual(r.returncode, 6, r.stderr)
+        # a live run would send the jobs of the open batches again: refused
+        r = run(["run", job.inp, "-o", job.out, "--base-url", self.mock.url, "-q"])
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("--via batch", r.stderr)
         time.sleep(0.8)
         r = run(["cancel", job.out, "--base-url", self.mock.url, "--poll", "0.05", "-q"])
         self.assertEqual(r.returncode, 0, r.stderr)
