@@ -87,8 +87,11 @@ static void part_path(const drv_t *d, int n, const char *ext, char *out, size_t 
     snprintf(out, len, "%s/part-%d.%s", d->spool, n, ext);
 }
 
-/* Commit step: the batch state first, then outputs + checkpoint. */
-static int drv_commit(drv_t *d, money_t extra)
+/* Commit step: the batch state first, then outputs + checkpoint.  The
+ * durable money bound is exactly what is reserved (the open parts): money
+ * is only ever reserved here, whole parts at a time, before a commit, so no
+ * headroom is needed and a crash books nothing that was not at stake. */
+static int drv_commit(drv_t *d)
 {
     run_ctx_t *c = d->c;
 
@@ -98,7 +101,7 @@ static int drv_commit(drv_t *d, money_t extra)
         run_fatal_io(c, "writing batch state", d->state_path);
         return -1;
     }
-    return sched_commit(c, 0, extra);
+    return sched_commit(c, 1, 0);
 }
 
 static int take_signal(drv_t *d)
@@ -554,7 +557,7 @@ static int part_requeue(drv_t *d, bpart_t *p)
     snprintf(p->note, sizeof(p->note), "refused on a queue limit (429): its jobs "
              "wait and go again");
     d->exhausted = 0;
-    return drv_commit(d, 0);
+    return drv_commit(d);
 }
 
 /* Lists the key's batches and finds those that may be part p's.  Returns
@@ -643,10 +646,10 @@ static int settle_intent(drv_t *d, bpart_t *p, api_key_t *k)
             if (!o->quiet)
                 fprintf(stderr, "llmbatch: part %d: adopted batch %s found at the provider\n",
                         p->n, cands);
-            return drv_commit(d, 0);
+            return drv_commit(d);
         }
         switch (create_batch(d, p, k)) {
-        case 0:  return drv_commit(d, 0);
+        case 0:  return drv_commit(d);
         case 2:  return part_requeue(d, p);
         case -1: return -1;
         default: break;     /* lost again: look again */
@@ -690,26 +693,24 @@ static int submit_part(drv_t *d, bpart_t *p)
         buf_release(&r.body);
     }
     /* the bound covers the part before its money is taken and the call made */
-    p->state = BP_INTENT;
-    p->intent_at = (int64_t)time(NULL);
-    snprintf(p->phase, sizeof(p->phase), "submitting");
-    if (drv_commit(d, p->reserve) != 0)
-        return -1;
-    if (ledger_needs_durable(&c->ledger, p->reserve)) {
-        c->stop = STOP_BUDGET;
-        p->state = BP_CLOSED;
-        snprintf(p->note, sizeof(p->note), "not submitted: over the budget");
-        drv_commit(d, 0);
+    if (ledger_money(&c->ledger, p->reserve) != LEDGER_GO) {
+        d->st.n--;              /* never written: its jobs stay free */
+        d->money_wait = 1;
         return -1;
     }
     ledger_take(&c->ledger, p->reserve, 0, clock_mono_ns());
+    p->state = BP_INTENT;
+    p->intent_at = (int64_t)time(NULL);
+    snprintf(p->phase, sizeof(p->phase), "submitting");
     busy_part(d, p, 1);
+    if (drv_commit(d) != 0)     /* the intent and the bound covering it */
+        return -1;
     switch (create_batch(d, p, k)) {
     case 0:
         if (!c->o->quiet)
             fprintf(stderr, "llmbatch: part %d: %llu %s %s jobs submitted as batch %s\n",
                     p->n, (unsigned long long)p->jobs, prov(p->dialect), p->model, p->batch_id);
-        return drv_commit(d, 0);
+        return drv_commit(d);
     case 1:
         return settle_intent(d, p, k);
     case 2:
@@ -896,7 +897,7 @@ static int collect(drv_t *d, bpart_t *p, api_key_t *k, const batch_info_t *bi)
     }
     manifest_free(v, n);
     /* the lines are durable before the part is marked closed */
-    if (drv_commit(d, 0) != 0)
+    if (drv_commit(d) != 0)
         return -1;
     busy_part(d, p, 0);
     if (p->rows_back && !c->o->cancel_batches)
@@ -906,7 +907,7 @@ static int collect(drv_t *d, bpart_t *p, api_key_t *k, const batch_info_t *bi)
     if (p->rows_back && !*p->note)
         snprintf(p->note, sizeof(p->note), "%llu rows not run (%s): back to pending",
                  (unsigned long long)p->rows_back, p->phase);
-    if (drv_commit(d, 0) != 0)
+    if (drv_commit(d) != 0)
         return -1;
     for (const char *ext = "jsonl"; ext; ext = strcmp(ext, "jsonl") == 0 ? "ids" : NULL) {
         part_path(d, p->n, ext, path, sizeof(path));
@@ -1067,9 +1068,9 @@ static int load_state(drv_t *d)
         budget_t *b = &c->ledger.budget;
         b->prior = b->prior > open ? b->prior - open : 0;
         c->stats.unconfirmed = c->stats.unconfirmed > open ? c->stats.unconfirmed - open : 0;
-        if (drv_commit(d, open) != 0)
-            return -1;
         ledger_take(&c->ledger, open, 0, clock_mono_ns());
+        if (drv_commit(d) != 0)
+            return -1;
     }
     return 0;
 }

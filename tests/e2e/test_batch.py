@@ -228,7 +228,7 @@ class BatchTest(unittest.TestCase):
         self.check_money(job)
 
     def test_kill9_anywhere_then_rerun(self):
-        rng = random.Random(3)
+        rng = random.Random(int(os.environ.get("LLMB_KILL_SEED", "3")))
         self.mock.config(batch_step_ms=60, control_faults="reset_after=0.1", seed=3)
         job = Job(self.d, self.mock, 40, extra=["--batch-size", "5", "--budget", "5"])
         kills = 0
@@ -247,10 +247,8 @@ class BatchTest(unittest.TestCase):
         self.check_exactly_once(job)
         st = self.mock.stats()
         self.assertEqual(st["billed_batch_requests"], 40)
-        rep = job.report()
-        # what the mock billed is in the report; what may have been in flight
-        # at a kill is counted on top, never less
-        self.assertGreaterEqual(rep["cost_usd"]["total_pp"], st["billed_batch_pusd"])
+        # no phantom spend: what was at stake at a kill was collected later
+        self.check_money(job)
 
 
 class BatchDecisionTest(BatchTest):
