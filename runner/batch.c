@@ -560,6 +560,15 @@ static int part_requeue(drv_t *d, bpart_t *p)
     return drv_commit(d);
 }
 
+/* 1 if a part of this run already owns batch id. */
+static int known_batch(const drv_t *d, const char *id)
+{
+    for (size_t i = 0; i < d->st.n; i++)
+        if (strcmp(d->st.v[i].batch_id, id) == 0)
+            return 1;
+    return 0;
+}
+
 /* Lists the key's batches and finds those that may be part p's.  Returns
  * the number of candidates (ids in out, space separated), -1 on error. */
 static int find_candidates(drv_t *d, bpart_t *p, api_key_t *k, char *out, size_t outlen)
@@ -596,7 +605,10 @@ static int find_candidates(drv_t *d, bpart_t *p, api_key_t *k, char *out, size_t
             if (bi.created_epoch && bi.created_epoch < p->intent_at - 600)
                 old = 1;        /* newest first: the rest is older still */
             if (p->dialect == DIALECT_ANTHROPIC)
-                match = bi.total == p->jobs && bi.created_epoch >= p->intent_at - 120;
+                /* no metadata: same size, created since the intent (2 min of
+                 * clock skew), and not the batch of another part */
+                match = bi.total == p->jobs && bi.created_epoch >= p->intent_at - 120 &&
+                        !known_batch(d, bi.id);
             else
                 match = strcmp(bi.meta_run, d->st.run) == 0 && bi.meta_part == p->n;
             if (match) {

@@ -228,11 +228,19 @@ class BatchTest(unittest.TestCase):
         self.check_money(job)
 
     def test_kill9_anywhere_then_rerun(self):
+        self.kill_loop(Job(self.d, self.mock, 40, extra=["--batch-size", "5", "--budget", "5"]),
+                       8)
+
+    def test_kill9_anthropic(self):
+        self.kill_loop(Job(self.d, self.mock, 20, shape="anthropic",
+                           models=("claude-sonnet-4", "claude-3-5-haiku"),
+                           extra=["--batch-size", "4", "--budget", "5"]), 5)
+
+    def kill_loop(self, job, rounds):
         rng = random.Random(int(os.environ.get("LLMB_KILL_SEED", "3")))
         self.mock.config(batch_step_ms=60, control_faults="reset_after=0.1", seed=3)
-        job = Job(self.d, self.mock, 40, extra=["--batch-size", "5", "--budget", "5"])
         kills = 0
-        for _ in range(8):
+        for _ in range(rounds):
             p = start(job.cmd)
             time.sleep(rng.uniform(0.02, 0.5))
             if p.poll() is None:
@@ -246,7 +254,7 @@ class BatchTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.check_exactly_once(job)
         st = self.mock.stats()
-        self.assertEqual(st["billed_batch_requests"], 40)
+        self.assertEqual(st["billed_batch_requests"], job.n)
         # no phantom spend: what was at stake at a kill was collected later
         self.check_money(job)
 
