@@ -133,10 +133,10 @@ bpart_t *bd_plan_part(drv_t *d)
         fwrite(line.data, 1, line.len, f);
         if (p->dialect != DIALECT_ANTHROPIC)
             fputc('\n', f);
+        bytes += line.len + 2;
         buf_reset(&line);
         buf_json_str(&line, j.custom_id, strlen(j.custom_id));
         fprintf(m, "%llu %lld %s\n", (unsigned long long)j.ordinal, (long long)r, line.data);
-        bytes += line.len + 2;
         cum = money_add(cum, r);
         p->jobs++;
         p->tokens += (j.body_len + 3) / 4;
@@ -149,7 +149,8 @@ bpart_t *bd_plan_part(drv_t *d)
 out:
     if (f && p && p->dialect == DIALECT_ANTHROPIC)
         fputs("\n]}\n", f);
-    if ((f && (fflush(f) || fsync(fileno(f)))) || (m && (fflush(m) || fsync(fileno(m)))))
+    if ((f && (fflush(f) || ferror(f) || fsync(fileno(f)))) ||
+        (m && (fflush(m) || ferror(m) || fsync(fileno(m)))))
         run_fatal_io(c, "writing", path);
     if (f)
         fclose(f);
