@@ -162,6 +162,11 @@ int batch_run(run_ctx_t *c)
         }
         if (c->stop)
             break;
+        if (d.fallback) {
+            if (!open_parts(&d))
+                break;          /* what is left goes live (below) */
+            d.exhausted = 1;    /* no new batches meanwhile */
+        }
         /* plan and submit what fits */
         while (!c->stop && !d.exhausted && clock_mono_ms() >= d.plan_not_before_ms) {
             bpart_t *p = bd_plan_part(&d);
@@ -202,6 +207,16 @@ int batch_run(run_ctx_t *c)
     }
     if (!c->no_commit)
         bstate_save(d.state_path, &d.st);
+    if (d.fallback && !c->stop && !open_parts(&d)) {
+        /* --fallback live: no batch is open, so the jobs still pending
+         * (rows a batch did not run, and any never submitted) go live
+         * through the live scheduler, at live prices */
+        if (!o->quiet)
+            fprintf(stderr, "llmbatch: --fallback live: sending the %llu pending jobs "
+                    "live\n", (unsigned long long)(c->ckpt.njobs - ckpt_count_done(&c->ckpt)));
+        c->adm.rd_eof = 0;
+        sched_loop(c);
+    }
 out:
     free(d.busy);
     ctl_release(&d.ctl);

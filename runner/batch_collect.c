@@ -182,8 +182,12 @@ static int collect(drv_t *d, bpart_t *p, api_key_t *k, const batch_info_t *bi)
     if (bd_drv_commit(d) != 0)
         return -1;
     bd_busy_part(d, p, 0);
-    if (p->rows_back && !c->o->cancel_batches)
+    if (p->rows_back && !c->o->cancel_batches) {
         d->exhausted = 0;       /* its unrun rows are to be planned again */
+        if (c->o->fallback_live && (bi->phase == BPH_EXPIRED || bi->phase == BPH_CANCELLED ||
+                                    bi->phase == BPH_ENDED))
+            d->fallback = 1;    /* ... or sent live once no batch is open */
+    }
     p->state = BP_CLOSED;
     snprintf(p->ended_at, sizeof(p->ended_at), "%lld", (long long)time(NULL));
     if (p->rows_back && !*p->note)

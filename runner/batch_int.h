@@ -46,6 +46,7 @@ typedef struct drv {
     int64_t    plan_not_before_ms;
     blimit_t   lim[16];
     int        nlim;
+    int        fallback;          /* --fallback live: a batch left rows unrun */
 } drv_t;
 
 const char *bd_prov(int dialect);

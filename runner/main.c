@@ -63,6 +63,8 @@ static const char usage_text[] =
 "  --no-wait                submit what fits and exit 6; rerun to collect\n"
 "  --max-enqueued-tokens N  prompt tokens per model in open batches (default: learned\n"
 "                           from the provider's enqueued-token-limit failures)\n"
+"  --fallback live|batch    rows an expired/cancelled batch did not run: sent live\n"
+"                           once no batch is open, or in a later batch (default)\n"
 "  --adopt-batch ID, --resubmit-part N   decide a submission a crash left open\n"
 "\n"
 "exit codes: 0 all succeeded, 1 some failed, 2 usage/input error (nothing sent),\n"
@@ -231,6 +233,11 @@ static int common_opt(int argc, char **argv, int *i, run_opts_t *o, int *probe)
         if (parse_u64(v, 1, 1000000000000ULL, &u))
             return usage_err("--max-enqueued-tokens needs a positive integer (got \"%s\")", v), -1;
         o->max_enqueued_tokens = u;
+    } else if (!strcmp(a, "--fallback")) {
+        TAKES_VALUE();
+        if (!strcmp(v, "live")) o->fallback_live = 1;
+        else if (!strcmp(v, "batch")) o->fallback_live = 0;
+        else return usage_err("--fallback is live or batch (got \"%s\")", v), -1;
     } else if (!strcmp(a, "--adopt-batch")) { TAKES_VALUE(); o->adopt_batch = v; }
     else if (!strcmp(a, "--resubmit-part")) {
         TAKES_VALUE();

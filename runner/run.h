@@ -65,6 +65,7 @@ typedef struct run_opts {
     const char *adopt_batch;     /* settle an undecided intent with this batch */
     int      resubmit_part;      /* ... or resubmit this part */
     uint64_t max_enqueued_tokens;   /* per model in open batches; 0 = no limit */
+    int      fallback_live;      /* --fallback live: rows a batch left unrun go live */
     int      cancel_batches;     /* `llmbatch cancel`: cancel open batches, collect */
 } run_opts_t;
 

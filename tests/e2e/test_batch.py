@@ -198,6 +198,25 @@ class BatchTest(unittest.TestCase):
         self.assertTrue(any(p["rows_back"] > 0 for p in rep["batches"]), rep["batches"])
         self.assertGreater(self.mock.stats()["batch_rows"]["expired"], 0)
 
+    def test_fallback_live_sends_unrun_rows_live(self):
+        # the batch expires after 3 rows; the other 7 go live, at live prices
+        self.mock.config(batch_expire_after_rows=3)
+        job = Job(self.d, self.mock, 10, models=("gpt-4o",),
+                  extra=["--batch-size", "10", "--fallback", "live", "--budget", "5"])
+        r = job.run()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        ok, _ = self.check_exactly_once(job)
+        st = self.mock.stats()
+        self.assertEqual(st["billed_batch_requests"], 3)
+        self.assertEqual(st["batch_rows"]["expired"], 7)
+        self.assertEqual(st["batches_created"], 1)
+        live = [e for e in self.mock.log_entries()[self.log_start:]
+                if e.get("path") == "/v1/chat/completions" and e.get("kind") != "batch_row"]
+        self.assertEqual(len(live), 7)
+        rep = job.report()
+        self.assertEqual(rep["batches"][0]["rows_back"], 7)
+        self.assertEqual(rep["cost_usd"]["total_pp"], st["billed_ok_pusd"])
+
     def test_budget_stops_part_way(self):
         # gpt-4o: 16 output tokens at $5/M + input, about $0.0002 per job at
         # batch prices; a cap that holds a few parts, not all
