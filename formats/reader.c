@@ -10,7 +10,9 @@
  * gzip: the first two bytes decide (1f 8b).  Members are inflated with
  * windowBits 15+16; at each member end the next bytes must start another
  * member (inflateReset) or be the end of the file.  EOF inside a member is
- * "truncated gzip stream"; other garbage is an error too.
+ * "truncated gzip stream"; other garbage is an error too, except zero bytes
+ * to the end of the file after the last member (tar-style padding, which
+ * gzip -t accepts).
  */
 #include "reader.h"
 #include "buf.h"
@@ -36,6 +38,8 @@ struct reader {
     int            failed;        /* a READER_ERR was returned */
     int            pending_err;   /* error to report once src is drained */
     int            at_eof;
+    int            zero_pad;      /* gzip: in the zero bytes after the last member */
+    uint64_t       jobs;          /* jobs returned by reader_next_job */
     uint64_t       raw_read;      /* bytes read from the file */
     uint64_t       lineno;
     z_stream       zs;
@@ -129,6 +133,20 @@ static int reader_fill_gz(reader_t *r)
         if (r->member_done) {
             if (r->zs.avail_in == 0)
                 return 0;              /* file_eof here: clean end */
+            if (r->zero_pad || r->zs.next_in[0] == 0) {
+                /* tar-style zero padding after the last member, as gzip -t
+                 * accepts it: only zero bytes may follow, to the end */
+                for (size_t i = 0; i < r->zs.avail_in; i++) {
+                    if (r->zs.next_in[i] != 0) {
+                        reader_set_err(r, "trailing garbage after gzip member");
+                        return -1;
+                    }
+                }
+                r->zero_pad = 1;
+                r->zs.next_in += r->zs.avail_in;
+                r->zs.avail_in = 0;
+                continue;
+            }
             if (r->zs.avail_in < 2 && !r->file_eof) {
                 if (reader_read_raw(r) < 0)
                     return -1;
@@ -320,6 +338,39 @@ int reader_next(reader_t *r, const char **line, size_t *len, uint64_t *lineno)
     *line = r->line.data ? r->line.data : "";
     *len = r->line.len;
     return READER_LINE;
+}
+
+int reader_is_blank(const char *line, size_t len)
+{
+    size_t k;
+
+    for (k = 0; k < len && (line[k] == ' ' || line[k] == '\t'); k++)
+        ;
+    return k == len;
+}
+
+int reader_next_job(reader_t *r, const char **line, size_t *len, uint64_t *lineno)
+{
+    int got;
+
+    for (;;) {
+        got = reader_next(r, line, len, lineno);
+        if (got == READER_LINE && reader_is_blank(*line, *len))
+            continue;
+        if (got == READER_LINE || got == READER_TOOLONG)
+            r->jobs++;
+        return got;
+    }
+}
+
+uint64_t reader_lines(const reader_t *r)
+{
+    return r->lineno;
+}
+
+uint64_t reader_jobs(const reader_t *r)
+{
+    return r->jobs;
 }
 
 const char *reader_error(const reader_t *r)

@@ -152,6 +152,17 @@ int ckpt_save(const char *path, const ckpt_t *c, const stats_t *stats)
         goto out;
     json_object_set_new(j, "done_prefix", json_integer((json_int_t)prefix));
     json_object_set_new(j, "dialects", json_integer((json_int_t)c->dialects));
+    if (c->ordered)
+        json_object_set_new(j, "ordered", json_true());
+    if (c->reorder_ready) {
+        json_object_set_new(j, "reorder", json_string("ready"));
+        json_object_set_new(j, "reorder_results_size",
+                            json_integer((json_int_t)c->reorder_results_size));
+        json_object_set_new(j, "reorder_errors_size",
+                            json_integer((json_int_t)c->reorder_errors_size));
+    }
+    if (c->retry_swap)
+        json_object_set_new(j, "retry_swap", json_string("pending"));
     text = json_dumps(j, JSON_COMPACT);
     if (!text)
         goto out;
@@ -213,6 +224,20 @@ int ckpt_load(const char *path, ckpt_t *c, stats_t *stats, char *err, size_t err
     c->hwm = (money_t)hwm;
     c->complete = json_is_true(json_object_get(j, "complete"));
     c->dialects = (unsigned)json_integer_value(json_object_get(j, "dialects"));
+    c->ordered = json_is_true(json_object_get(j, "ordered"));
+    {
+        const char *ro = json_string_value(json_object_get(j, "reorder"));
+        const char *rs = json_string_value(json_object_get(j, "retry_swap"));
+        if (ro && strcmp(ro, "ready") == 0) {
+            c->reorder_ready = 1;
+            if (get_nonneg(j, "reorder_results_size", &c->reorder_results_size) ||
+                get_nonneg(j, "reorder_errors_size", &c->reorder_errors_size)) {
+                snprintf(err, errlen, "%s: not a valid llmbatch checkpoint", path);
+                goto out;
+            }
+        }
+        c->retry_swap = rs && strcmp(rs, "pending") == 0;
+    }
     if (ipath && !(c->input_path = strdup(ipath)))
         goto oom;
     if (ckpt_resize(c, njobs))

@@ -30,6 +30,13 @@ typedef struct ckpt {
     uint64_t *bits;
     int      complete;       /* every job has its line */
     unsigned dialects;       /* bit (1 << dialect_t) for each dialect the input uses */
+    /* --ordered / sort (runner/reorder.h has the protocol); saved only when set */
+    int      ordered;        /* "ordered":true: the outputs are in input order */
+    int      reorder_ready;  /* "reorder":"ready": the PATH.reorder.tmp files are
+                                complete and fsynced, with these sizes */
+    uint64_t reorder_results_size, reorder_errors_size;
+    /* --retry-failed (runner/retry_failed.h): "retry_swap":"pending" */
+    int      retry_swap;
 } ckpt_t;
 
 void ckpt_init(ckpt_t *c);

@@ -12,6 +12,8 @@
 #include "cache.h"
 #include "batch.h"
 #include "cli.h"
+#include "ledger_cmd.h"
+#include "report_html_cmd.h"
 #include "report_run.h"
 #include "run.h"
 
@@ -22,8 +24,11 @@ static const char usage_text[] =
 "                                              collect their partial results\n"
 "  llmbatch estimate INPUT [--prices FILE] [--budget USD]\n"
 "  llmbatch report RESULTS|CHECKPOINT [--prices FILE]\n"
+"  llmbatch report RESULTS|REPORT.json --html FILE   the run's report as one HTML page\n"
 "  llmbatch keys [--keys-file FILE] [--base-url URL] [--probe]\n"
 "  llmbatch cache stats DIR | cache prune DIR --older-than AGE\n"
+"  llmbatch ledger show NAME [--redis URL]     a shared ledger's live state (JSON)\n"
+"  llmbatch sort RESULTS --input INPUT [-o OUT]   put results into input order\n"
 "\n"
 "run options:\n"
 "  -o, --output FILE        results (OpenAI batch output format; .gz = gzip)\n"
@@ -42,16 +47,21 @@ static const char usage_text[] =
 "  --max-retries N          retries per job (default 6)\n"
 "  --timeout SEC            per request (default 600); --connect-timeout SEC (default 30)\n"
 "  --grace SEC              on Ctrl-C/SIGTERM, wait this long for requests in flight (30)\n"
+"  --no-slow-start          every key starts at full concurrency (servers you run yourself)\n"
 "  --max-wait SEC           a key whose rate limit asks for a longer wait is treated as\n"
 "                           exhausted for this run (default: wait, and say why)\n"
 "  --model M, --max-tokens N, --dialect openai|anthropic   complete bare lines\n"
 "  --skip-invalid           send invalid lines to the errors file instead of stopping\n"
+"  --ordered                when the run completes, put results and errors in input order\n"
+"  --retry-failed[=CODES]   run the failed jobs again (CODES: e.g. max_retries_exceeded,429,5xx;\n"
+"                           default: all but invalid_input)\n"
 "  --cache DIR              reuse successful replies (SQLite in DIR)\n"
 "  --dedup auto|all|off     coalesce identical requests in flight: auto (default)\n"
 "                           only deterministic ones (embeddings, temperature 0);\n"
 "                           --no-dedup = off\n"
 "  --status-file FILE       JSON counters, rewritten every second\n"
 "  --metrics FILE           Prometheus text format, rewritten every second\n"
+"  --html FILE              the report as a self-contained HTML page (charts)\n"
 "  --cacert FILE, --insecure   TLS trust (--insecure disables verification)\n"
 "  --fresh                  start over, moving old outputs aside\n"
 "  --commit-every N         results between commits (default 10000; also every second)\n"
@@ -68,8 +78,9 @@ static const char usage_text[] =
 "  --adopt-batch ID, --resubmit-part N   decide a submission a crash left open\n"
 "\n"
 "exit codes: 0 all succeeded, 1 some failed, 2 usage/input error (nothing sent),\n"
-"3 spend cap reached, 4 no usable key, 5 fatal I/O error, 6 batches submitted and\n"
-"still running (--no-wait), 130/143 interrupted.\n";
+"3 spend cap reached, 4 no usable key, 5 fatal error (I/O, TLS, API unreachable, a setup\n"
+"slip; jobs stay pending), 6 batches submitted and still running (--via batch\n"
+"--no-wait: rerun to collect), 130/143 interrupted.\n";
 
 static int usage_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_err(const char *fmt, ...)
@@ -157,6 +168,7 @@ static int common_opt(int argc, char **argv, int *i, run_opts_t *o, int *probe)
     else if (!strcmp(a, "--cache")) { TAKES_VALUE(); o->cache_dir = v; }
     else if (!strcmp(a, "--status-file")) { TAKES_VALUE(); o->status_file = v; }
     else if (!strcmp(a, "--metrics")) { TAKES_VALUE(); o->metrics_file = v; }
+    else if (!strcmp(a, "--html")) { TAKES_VALUE(); o->html_file = v; }
     else if (!strcmp(a, "--model")) { TAKES_VALUE(); o->defs.model = v; }
     else if (!strcmp(a, "--budget")) {
         TAKES_VALUE();
@@ -174,8 +186,8 @@ static int common_opt(int argc, char **argv, int *i, run_opts_t *o, int *probe)
         if (a[2] == 'r') o->rpm = (double)u; else o->tpm = (double)u;
     } else if (!strcmp(a, "--concurrency")) {
         TAKES_VALUE();
-        if (parse_u64(v, 1, 4096, &u))
-            return usage_err("--concurrency needs an integer from 1 to 4096 (got \"%s\")", v), -1;
+        if (parse_u64(v, 1, 16384, &u))
+            return usage_err("--concurrency needs an integer from 1 to 16384 (got \"%s\")", v), -1;
         o->concurrency = (int)u;
     } else if (!strcmp(a, "--max-retries")) {
         TAKES_VALUE();
@@ -248,7 +260,15 @@ static int common_opt(int argc, char **argv, int *i, run_opts_t *o, int *probe)
     else if (!strcmp(a, "--no-wait")) o->no_wait = 1;
     else if (!strcmp(a, "--fresh")) o->fresh = 1;
     else if (!strcmp(a, "--insecure")) o->insecure = 1;
+    else if (!strcmp(a, "--no-slow-start")) o->no_slow_start = 1;
     else if (!strcmp(a, "--skip-invalid")) o->skip_invalid = 1;
+    else if (!strcmp(a, "--ordered")) o->ordered = 1;
+    else if (!strcmp(a, "--retry-failed") || !strncmp(a, "--retry-failed=", 15)) {
+        char e[256];
+        if (retry_codes_parse(a[14] == '=' ? a + 15 : NULL, &o->retry_codes, e, sizeof e))
+            return usage_err("%s", e), -1;
+        o->retry_failed = 1;
+    }
     else if (!strcmp(a, "--no-dedup")) o->dedup = RUN_DEDUP_OFF;
     else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) o->quiet = 1;
     else if (!strcmp(a, "--progress")) o->progress = 1;
@@ -304,6 +324,27 @@ static int cmd_cache(int argc, char **argv)
     return usage_err("%s", "usage: llmbatch cache stats DIR | cache prune DIR --older-than AGE");
 }
 
+/* `llmbatch sort RESULTS --input INPUT [-o OUT]` (runner/sort_cmd.c) */
+static int sort_main(int argc, char **argv)
+{
+    const char *results = NULL, *input = NULL, *out = NULL;
+
+    for (int i = 2; i < argc; i++) {
+        if ((!strcmp(argv[i], "--input") || !strcmp(argv[i], "-o")) && i + 1 < argc) {
+            *(argv[i][1] == 'o' ? &out : &input) = argv[i + 1];
+            i++;
+        } else if (argv[i][0] != '-' && !results) {
+            results = argv[i];
+        } else {
+            return usage_err("sort: unexpected \"%s\"; usage: llmbatch sort RESULTS "
+                             "--input INPUT [-o OUT]", argv[i]);
+        }
+    }
+    if (!results || !input)
+        return usage_err("%s", "usage: llmbatch sort RESULTS --input INPUT [-o OUT]");
+    return sort_cmd(results, input, out);
+}
+
 int main(int argc, char **argv)
 {
     run_opts_t o;
@@ -322,6 +363,10 @@ int main(int argc, char **argv)
     run_opts_init(&o);
     if (!strcmp(argv[1], "cache"))
         return cmd_cache(argc, argv);
+    if (!strcmp(argv[1], "ledger"))
+        return ledger_cmd(argc, argv);
+    if (!strcmp(argv[1], "sort"))
+        return sort_main(argc, argv);
     if (parse_args(argc, argv, 2, &o, !strcmp(argv[1], "keys") ? &probe : NULL, pos, 2, &npos))
         return RUN_EXIT_USAGE;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -341,6 +386,9 @@ int main(int argc, char **argv)
     } else if (!strcmp(argv[1], "estimate")) {
         rc = npos == 1 ? estimate_cmd(pos[0], o.prices, &o.defs, o.have_budget, o.budget)
                        : usage_err("%s", "usage: llmbatch estimate INPUT [--prices FILE] [--budget USD]");
+    } else if (!strcmp(argv[1], "report") && o.html_file) {
+        rc = npos == 1 ? report_html_cmd(pos[0], o.html_file)
+                       : usage_err("%s", "usage: llmbatch report RESULTS|REPORT.json --html FILE");
     } else if (!strcmp(argv[1], "report")) {
         rc = npos == 1 ? report_cmd(pos[0], cli_prices_path(o.prices))
                        : usage_err("%s", "usage: llmbatch report RESULTS|CHECKPOINT");

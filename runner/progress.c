@@ -123,6 +123,10 @@ static void write_status(run_ctx_t *c, int64_t now)
                   "requests_sent", (json_int_t)c->stats.requests_sent,
                   "elapsed_s", (double)(now - c->start_ms) / 1000.0,
                   "keys", keys);
+    if (j && c->adm.long_wait_until_ns > now_ns)
+        json_object_set_new(j, "waiting", json_pack("{s:f,s:s}", "seconds",
+                            (double)(c->adm.long_wait_until_ns - now_ns) / 1e9,
+                            "why", c->adm.long_wait_why));
     text = j ? json_dumps(j, JSON_COMPACT) : NULL;
     if (text) {
         size_t n = strlen(text);

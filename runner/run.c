@@ -17,8 +17,10 @@
 #include "batch.h"
 #include "cli.h"
 #include "clock.h"
+#include "hash.h"
 #include "report_run.h"
 #include "run_int.h"
+#include "limits.h"
 #include "url.h"
 
 void run_opts_init(run_opts_t *o)
@@ -390,8 +392,11 @@ static int setup_files(run_ctx_t *c)
             return oom();
         snprintf(f->ckpt_path, n, "%s.ckpt", o->results);
     }
-    if (paths_collide(o->input, o->results, f->errors_path, f->report_path, f->ckpt_path)) {
-        fprintf(stderr, "llmbatch: the input, results, errors, report and checkpoint "
+    if (paths_collide(o->input, o->results, f->errors_path, f->report_path, f->ckpt_path) ||
+        (o->html_file &&
+         paths_collide(o->input, o->results, f->errors_path, o->html_file, f->ckpt_path)) ||
+        (o->html_file && same_file(o->html_file, f->report_path))) {
+        fprintf(stderr, "llmbatch: the input, results, errors, report, HTML and checkpoint "
                 "files must all be different files\n");
         return RUN_EXIT_USAGE;
     }
@@ -446,7 +451,6 @@ static int validate_input(run_ctx_t *c, int resumed)
  * refused before anything is sent (exit 2), not found job by job. */
 static int check_base_urls(run_ctx_t *c)
 {
-    static const char *env[] = { "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL" };
     char err[200];
 
     for (int d = 0; d < 2; d++) {
@@ -454,7 +458,7 @@ static int check_base_urls(run_ctx_t *c)
         if (!(c->ckpt.dialects & (1u << d)) || url_check_base(u, err, sizeof(err)) == 0)
             continue;
         fprintf(stderr, "llmbatch: %s \"%.200s\" %s; nothing was sent\n",
-                c->o->base_url ? "--base-url" : env[d], u, err);
+                c->o->base_url ? "--base-url" : provider_base_url_env((dialect_t)d), u, err);
         return RUN_EXIT_USAGE;
     }
     return 0;
@@ -533,7 +537,11 @@ int run_main(const run_opts_t *o)
     char err[1024];
     uint64_t isize = 0, ihash = 0;
     int rc, resumed = 0, via_rc = 0;
+    run_opts_t fitted = *o;         /* --concurrency fitted to the open-file limit */
 
+    if (limits_fit_concurrency(o->concurrency, &fitted.concurrency, err, sizeof(err)))
+        fprintf(stderr, "llmbatch: warning: %s\n", err);
+    o = &fitted;
     memset(c, 0, sizeof(*c));
     c->o = o;
     stats_init(&c->stats);
@@ -551,6 +559,9 @@ int run_main(const run_opts_t *o)
         fprintf(stderr, "llmbatch: %s\n", err);
         goto out;
     }
+    if (o->no_slow_start)
+        for (size_t i = 0; i < c->keys.n; i++)
+            c->keys.v[i].rl.window = 0;
     if (input_fingerprint(c->files.input_path, &isize, &ihash, err, sizeof(err))) {
         fprintf(stderr, "llmbatch: %s\n", err);
         goto out;
@@ -565,6 +576,8 @@ int run_main(const run_opts_t *o)
         rc = RUN_EXIT_USAGE;
         goto out;
     }
+    if ((rc = run_outputs_resume(c, resumed)) != 0)
+        goto out;
     if ((rc = validate_input(c, resumed)) != 0)
         goto out;
     rc = RUN_EXIT_USAGE;
@@ -607,6 +620,7 @@ int run_main(const run_opts_t *o)
     rc = exit_code(c);
     if (via_rc && (rc == RUN_EXIT_OK || rc == RUN_EXIT_FAILED))
         rc = via_rc;
+    rc = run_outputs_finish(c, rc);
     if (c->stop == STOP_IO)
         fprintf(stderr, "llmbatch: fatal: %s; stopped.  The checkpoint holds the last "
                 "commit; rerun the same command to resume.\n", c->fatal);

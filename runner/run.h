@@ -7,6 +7,7 @@
 #define LLMB_RUN_H
 #include <stdint.h>
 #include "job.h"
+#include "retry_failed.h"
 #include "money.h"
 
 enum run_exit {
@@ -42,6 +43,7 @@ typedef struct run_opts {
     const char *cache_dir;
     const char *status_file;
     const char *metrics_file;
+    const char *html_file;       /* --html: the HTML report; NULL none */
     job_defaults_t defs;
     int      have_budget;
     money_t  budget;
@@ -51,12 +53,16 @@ typedef struct run_opts {
     double   timeout_s, connect_timeout_s, grace_s;
     double   max_wait_s;         /* 0 = none: wait as long as a server asks */
     int      fresh, insecure, skip_invalid, quiet;
+    int      no_slow_start;      /* full concurrency from the first request */
     int      dedup;              /* RUN_DEDUP_*: which identical requests in
                                     flight together are sent once */
     unsigned alerts[RUN_MAX_ALERTS];
     int      nalerts;
     uint64_t commit_every;       /* results between commits (and every 1 s) */
     int      progress;           /* -1 auto (stderr is a tty), 0 off, 1 on */
+    int      ordered;            /* --ordered */
+    int      retry_failed;       /* --retry-failed[=CODES] */
+    retry_codes_t retry_codes;
     /* --via batch (runner/batch.c) */
     int      via_batch;          /* 0 live (default), 1 the providers' batch APIs */
     uint64_t batch_size;         /* requests per batch (default 10,000) */

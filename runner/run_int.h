@@ -29,7 +29,7 @@
 #include "pool.h"
 #include "prices.h"
 #include "reader.h"
-#include "scan.h"
+#include "validate.h"
 #include "stats.h"
 
 typedef struct slot {
@@ -222,6 +222,14 @@ void run_sync_stats(run_ctx_t *c);
 /* ---- progress.c -------------------------------------------------------- */
 void progress_tick(run_ctx_t *c, int force);
 void progress_finish(run_ctx_t *c);
+
+/* ---- run_outputs.c: --ordered and --retry-failed (reorder.h, retry_failed.h) */
+/* After the checkpoint is loaded, before the outputs are opened: finishes a
+ * reorder or errors swap a crash interrupted, then applies --retry-failed.
+ * 0, or an exit code. */
+int  run_outputs_resume(run_ctx_t *c, int resumed);
+/* After the last commit: --ordered on a complete run.  rc, or RUN_EXIT_IO. */
+int  run_outputs_finish(run_ctx_t *c, int rc);
 
 /* ---- signals.c --------------------------------------------------------- */
 /* Installs SIGINT/SIGTERM handlers that count and write to a pipe; SIGPIPE

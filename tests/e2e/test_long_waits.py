@@ -28,13 +28,17 @@ class LongWaits(unittest.TestCase):
             write_jobs(inp, 1)
             out, err, _ = out_paths(d)
             errf = open(os.path.join(d, "stderr"), "w+b")
-            p = start(["run", inp, "-o", out, "--base-url", srv.url, "--no-progress"],
-                      stderr=errf)
+            status = os.path.join(d, "status.json")
+            p = start(["run", inp, "-o", out, "--base-url", srv.url, "--no-progress",
+                       "--status-file", status], stderr=errf)
             deadline, text = time.monotonic() + 20, ""
             while time.monotonic() < deadline and "llmbatch: waiting" not in text:
                 time.sleep(0.2)
                 errf.seek(0)
                 text = errf.read().decode("utf-8", "replace")
+            time.sleep(1.2)                 # the status file is rewritten every second
+            with open(status) as f:
+                waiting = json.load(f).get("waiting")
             p.send_signal(signal.SIGINT)
             collect(p, timeout=30)
             errf.close()
@@ -43,6 +47,9 @@ class LongWaits(unittest.TestCase):
             self.assertTrue(line, text)
             self.assertRegex(line[0], r"waiting 3[56]\d\d s, until \d\d:\d\d:\d\d UTC")
             self.assertIn("retry-after", line[0])
+            self.assertIsNotNone(waiting, "the status file does not show the wait")
+            self.assertGreater(waiting["seconds"], 3000)
+            self.assertIn("retry-after", waiting["why"])
             self.assertEqual(len(srv.requests), 1)
             self.assertEqual(read_jsonl(err) if os.path.exists(err) else [], [])
 

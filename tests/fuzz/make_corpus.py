@@ -202,3 +202,14 @@ for k, v in results.items():
 
 total = sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(OUT) for f in fs)
 print("corpus bytes:", total)
+
+redis_urls = {
+    "plain": "redis://127.0.0.1:6379/0",
+    "userinfo": "redis://alice:s3cr%40t@cache.internal:6380/2",
+    "ipv6": "redis://:pw@[::1]:6390/1",
+    "unix": "unix:///run/redis/redis.sock?db=3",
+    "tls": "rediss://u:topsecret@h:6380/0",
+    "garbage": "redis://u:p@ss@h o:99999/x",
+}
+for k, v in redis_urls.items():
+    write("fuzz_redis_url", k, v)
