@@ -62,12 +62,10 @@ static int load_state(drv_t *d)
         run_fatal(c, "%s", err);
         return -1;
     }
-    if (rc == 0) {
+    if (rc == 0)
         snprintf(d->st.run, sizeof(d->st.run), "%016llx",
                  (unsigned long long)(c->seed ^ (uint64_t)time(NULL) ^
                                       ((uint64_t)getpid() << 32)));
-        return 0;
-    }
     /* open parts: their unsettled reservations are outstanding again, not
      * possibly billed (their rows will still be collected) */
     for (size_t i = 0; i < d->st.n; i++) {
@@ -86,14 +84,19 @@ static int load_state(drv_t *d)
         bd_manifest_free(v, n);
     }
     if (open > 0) {
+        /* Every batch commit bounds exactly what is reserved, and the state
+         * file (written first) lists at least the parts that bound covered;
+         * so the carried bound (prior - spent: this run has not committed
+         * yet) is the part of `open` that was counted as possibly billed. */
         budget_t *b = &c->ledger.budget;
-        b->prior = b->prior > open ? b->prior - open : 0;
-        c->stats.unconfirmed = c->stats.unconfirmed > open ? c->stats.unconfirmed - open : 0;
+        money_t carried = b->prior > c->stats.spent ? b->prior - c->stats.spent : 0;
+        money_t back = open < carried ? open : carried;
+        b->prior -= back;
+        c->stats.unconfirmed = c->stats.unconfirmed > back ? c->stats.unconfirmed - back : 0;
         ledger_take(&c->ledger, open, 0, clock_mono_ns());
-        if (bd_drv_commit(d) != 0)
-            return -1;
     }
-    return 0;
+    /* the run's first commit: the input's identity, the open parts' money */
+    return bd_drv_commit(d);
 }
 
 static int open_parts(const drv_t *d)

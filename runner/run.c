@@ -599,9 +599,10 @@ int run_main(const run_opts_t *o)
     if ((rc = open_run(c, resumed)) != 0)
         goto out;
 
-    /* the first commit records the input's identity before anything is sent */
+    /* the first commit records the input's identity before anything is sent
+     * (--via batch: batch_run() makes it, with the money of open batches) */
     c->last_commit_ms = clock_mono_ms();
-    if (sched_commit(c, 0, 0) != 0) {
+    if (!o->via_batch && sched_commit(c, 0, 0) != 0) {
         fprintf(stderr, "llmbatch: fatal: %s; nothing was sent.  Rerun the same command "
                 "to start once there is room.\n", c->fatal);
         rc = RUN_EXIT_IO;
