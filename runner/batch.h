@@ -2,7 +2,9 @@
  * batch: `llmbatch run --via batch`, the providers' batch APIs as a second
  * way to run a job file (OpenAI Files + Batches, Anthropic Message Batches).
  * Called by run.c after the common setup (validation, prices, keys,
- * checkpoint, outputs, the first commit) instead of sched_loop().
+ * checkpoint, outputs) instead of the first commit and sched_loop(): the
+ * driver makes the run's first commit itself, once the money of the batches
+ * a previous run left open is counted (see batch.c).
  */
 #ifndef LLMB_BATCH_H
 #define LLMB_BATCH_H
