@@ -71,11 +71,71 @@ static int prices_uint_field(const json_t *m, const char *key, uint64_t *out)
     return 1;
 }
 
+/* A discount fraction 0..1 into millionths; 0 or -1. */
+static int prices_discount(const json_t *v, int32_t *ppm)
+{
+    double d;
+
+    if (!json_is_number(v))
+        return -1;
+    d = json_number_value(v);
+    if (!(d >= 0.0 && d <= 1.0))
+        return -1;
+    *ppm = (int32_t)(d * 1e6 + 0.5);
+    return 0;
+}
+
+/* Top-level "batch_discount": {"openai":x,"anthropic":y}.  0 or -1. */
+static int prices_batch_discounts(const json_t *root, prices_t *p, const char *path,
+                                  char *err, size_t errlen)
+{
+    static const char *const names[2] = { "openai", "anthropic" };
+    json_t *bd = json_object_get(root, "batch_discount");
+    const char *k;
+    json_t *v;
+
+    p->batch_discount_ppm[0] = p->batch_discount_ppm[1] = 500000;
+    if (!bd)
+        return 0;
+    if (!json_is_object(bd))
+        goto bad;
+    json_object_foreach(bd, k, v) {
+        int d = strcmp(k, names[0]) == 0 ? 0 : strcmp(k, names[1]) == 0 ? 1 : -1;
+        if (d < 0 || prices_discount(v, &p->batch_discount_ppm[d]) < 0)
+            goto bad;
+    }
+    return 0;
+bad:
+    snprintf(err, errlen, "%s: \"batch_discount\" must be an object like "
+             "{\"openai\":0.5,\"anthropic\":0.5} with fractions from 0 to 1", path);
+    return -1;
+}
+
+void price_batch(const prices_t *t, const price_t *p, dialect_t d, price_t *out)
+{
+    int64_t ppm = p->batch_discount_ppm >= 0 ? p->batch_discount_ppm
+                                             : t->batch_discount_ppm[d == DIALECT_ANTHROPIC];
+    int64_t keep = 1000000 - ppm;
+    money_t *rates[4];
+
+    *out = *p;
+    rates[0] = &out->input;
+    rates[1] = &out->cached_input;
+    rates[2] = &out->cache_write;
+    rates[3] = &out->output;
+    for (int i = 0; i < 4; i++) {
+        money_t r = *rates[i];
+        /* r * keep / 1e6 rounded up, without overflow for any sane rate */
+        money_t q = r / 1000000, rem = r % 1000000;
+        *rates[i] = q * keep + (rem * keep + 999999) / 1000000;
+    }
+}
+
 static int prices_known_field(const char *k)
 {
     static const char *const known[] = {
         "input", "cached_input", "cache_write", "output",
-        "max_output_tokens", "part_tokens", "note", NULL
+        "max_output_tokens", "part_tokens", "note", "batch_discount", NULL
     };
     size_t i;
 
@@ -150,6 +210,13 @@ static int prices_parse_model(const char *path, const char *name,
                  path, name);
         return -1;
     }
+    pr->batch_discount_ppm = -1;
+    if (json_object_get(m, "batch_discount") &&
+        prices_discount(json_object_get(m, "batch_discount"), &pr->batch_discount_ppm) < 0) {
+        snprintf(err, errlen, "%s: model \"%s\": \"batch_discount\" must be a number "
+                 "from 0 to 1", path, name);
+        return -1;
+    }
     if (prices_uint_field(m, "part_tokens", &pr->part_tokens) < 0) {
         snprintf(err, errlen,
                  "%s: model \"%s\": \"part_tokens\" must be a non-negative integer",
@@ -219,7 +286,8 @@ prices_t *prices_load(const char *path, char *err, size_t errlen)
         goto err;
     }
     if (prices_opt_string(root, "updated", &p->updated, path, err, errlen) < 0 ||
-        prices_opt_string(root, "source", &p->source, path, err, errlen) < 0)
+        prices_opt_string(root, "source", &p->source, path, err, errlen) < 0 ||
+        prices_batch_discounts(root, p, path, err, errlen) < 0)
         goto err;
     n = json_object_size(models);
     p->v = calloc(n, sizeof(*p->v));

@@ -5,6 +5,9 @@
  *   {"updated":"YYYY-MM-DD","source":"...",
  *    "models":{"gpt-4o":{"input":2.5,"cached_input":1.25,"cache_write":2.5,
  *              "output":10,"max_output_tokens":16384,"part_tokens":1600},..}}
+ * Batch APIs: optional top-level "batch_discount":{"openai":0.5,"anthropic":0.5}
+ * (the fraction taken off every rate; default 0.5 for both) and an optional
+ * per-model "batch_discount" that overrides its provider's.
  * Prices are USD per 1M tokens; held as picodollars per token (exact).
  * part_tokens (optional) is the worst-case tokens of one non-text content
  * part (image, audio, file); without it such jobs cannot be bounded.
@@ -24,6 +27,8 @@ typedef struct price {
     money_t  input, cached_input, cache_write, output;   /* per token */
     uint64_t max_output_tokens;
     uint64_t part_tokens;                                 /* 0 = unknown */
+    int32_t  batch_discount_ppm;   /* per-model "batch_discount" in millionths;
+                                      -1: the provider's (prices_t) */
 } price_t;
 
 typedef struct prices {
@@ -32,6 +37,8 @@ typedef struct prices {
     char    *path;
     char    *updated;
     char    *source;
+    int32_t  batch_discount_ppm[2];   /* per dialect_t, millionths (default
+                                         500000: both providers halve batch prices) */
 } prices_t;
 
 /* Loads and validates a table.  NULL with a message naming the file and the
@@ -40,6 +47,10 @@ prices_t *prices_load(const char *path, char *err, size_t errlen);
 void prices_free(prices_t *p);
 const price_t *prices_lookup(const prices_t *p, const char *model);
 
+/* The batch-API price of p for a job of dialect d: every rate minus the
+ * discount, rounded up to a whole picodollar per token (reservations and
+ * costs never undershoot).  *out shares p's model string. */
+void price_batch(const prices_t *t, const price_t *p, dialect_t d, price_t *out);
 /* Cost of a response's usage. */
 money_t price_cost(const price_t *p, const usage_t *u);
 

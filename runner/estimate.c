@@ -13,6 +13,18 @@
 #include "prices.h"
 #include "validate.h"
 
+/* live scaled by the price table's batch discount for this model (per-model
+ * override, else its provider's: "claude*" is Anthropic), rounded up. */
+static money_t batch_amount(const prices_t *p, const char *model, money_t live)
+{
+    const price_t *pr = prices_lookup(p, model);
+    int64_t ppm = pr && pr->batch_discount_ppm >= 0 ? pr->batch_discount_ppm
+                  : p->batch_discount_ppm[strncmp(model, "claude", 6) == 0];
+    int64_t keep = 1000000 - ppm;
+
+    return (live / 1000000) * keep + ((live % 1000000) * keep + 999999) / 1000000;
+}
+
 int estimate_cmd(const char *input, const char *prices_path, const job_defaults_t *defs,
                  int have_budget, money_t budget)
 {
@@ -21,6 +33,7 @@ int estimate_cmd(const char *input, const char *prices_path, const job_defaults_
     scan_opts_t so = { defs, p, 0, 1, 1, 20, stderr, strcmp(input, "-") ? NULL : "<stdin>", 0 };
     scan_result_t r;
     uint64_t in_exp = 0, in_max = 0, out_exp = 0, out_max = 0;
+    money_t b_exp = 0, b_worst = 0;
     int rc;
 
     if (!p) {
@@ -44,6 +57,10 @@ int estimate_cmd(const char *input, const char *prices_path, const job_defaults_
         in_max += m->input_bound;
         out_exp += m->output_expected;
         out_max += m->output_bound;
+        if (m->priced) {
+            b_exp = money_add(b_exp, batch_amount(p, m->model, m->expected));
+            b_worst = money_add(b_worst, batch_amount(p, m->model, m->worst));
+        }
         money_format(m->expected, 4, e, sizeof(e));
         money_format(m->worst, 4, w, sizeof(w));
         printf("%-28.28s %8llu %14llu %14llu %14s %14s\n", m->model,
@@ -53,15 +70,16 @@ int estimate_cmd(const char *input, const char *prices_path, const job_defaults_
     }
     money_format(r.expected, 4, e, sizeof(e));
     money_format(r.worst, 4, w, sizeof(w));
-    money_format(r.expected / 2, 4, eb, sizeof(eb));
-    money_format(r.worst / 2, 4, wb, sizeof(wb));
+    money_format(b_exp, 4, eb, sizeof(eb));
+    money_format(b_worst, 4, wb, sizeof(wb));
     printf("\nestimated input tokens: %llu (upper bound %llu, one per byte)\n",
            (unsigned long long)in_exp, (unsigned long long)in_max);
     printf("output tokens: expected %llu, at most %llu\n",
            (unsigned long long)out_exp, (unsigned long long)out_max);
     printf("cost: expected $%s, worst case $%s\n", e, w);
-    printf("through the providers' batch APIs (50%% off): expected $%s, worst case $%s\n",
-           eb, wb);
+    printf("through the providers' batch APIs (--via batch; batch discount openai %g%%, "
+           "anthropic %g%%): expected $%s, worst case $%s\n",
+           p->batch_discount_ppm[0] / 10000.0, p->batch_discount_ppm[1] / 10000.0, eb, wb);
     if (r.unpriced)
         printf("note: %llu jobs use models not in the price table (%s); they are not "
                "counted, and --budget refuses them\n", (unsigned long long)r.unpriced,

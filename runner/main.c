@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cache.h"
+#include "batch.h"
 #include "cli.h"
 #include "ledger_cmd.h"
 #include "report_html_cmd.h"
@@ -19,6 +20,8 @@
 static const char usage_text[] =
 "usage:\n"
 "  llmbatch run INPUT -o RESULTS [options]     run a batch (rerun the same command to resume)\n"
+"  llmbatch cancel RESULTS [options]           cancel a --via batch run's open batches,\n"
+"                                              collect their partial results\n"
 "  llmbatch estimate INPUT [--prices FILE] [--budget USD]\n"
 "  llmbatch report RESULTS|CHECKPOINT [--prices FILE]\n"
 "  llmbatch report RESULTS|REPORT.json --html FILE   the run's report as one HTML page\n"
@@ -63,10 +66,21 @@ static const char usage_text[] =
 "  --fresh                  start over, moving old outputs aside\n"
 "  --commit-every N         results between commits (default 10000; also every second)\n"
 "  --progress / --no-progress, -q/--quiet\n"
+"  --via live|batch         live requests (default) or the providers' batch APIs\n"
+"                           (half price, results within 24 h); with batch:\n"
+"  --batch-size N           requests per batch (default 10000)\n"
+"  --poll SEC               polling interval (default: 5 s backing off to 120 s)\n"
+"  --no-wait                submit what fits and exit 6; rerun to collect\n"
+"  --max-enqueued-tokens N  prompt tokens per model in open batches (default: learned\n"
+"                           from the provider's enqueued-token-limit failures)\n"
+"  --fallback live|batch    rows an expired/cancelled batch did not run: sent live\n"
+"                           once no batch is open, or in a later batch (default)\n"
+"  --adopt-batch ID, --resubmit-part N   decide a submission a crash left open\n"
 "\n"
 "exit codes: 0 all succeeded, 1 some failed, 2 usage/input error (nothing sent),\n"
 "3 spend cap reached, 4 no usable key, 5 fatal error (I/O, TLS, API unreachable, a setup\n"
-"slip; jobs stay pending), 130/143 interrupted.\n";
+"slip; jobs stay pending), 6 batches submitted and still running (--via batch\n"
+"--no-wait: rerun to collect), 130/143 interrupted.\n";
 
 static int usage_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_err(const char *fmt, ...)
@@ -216,6 +230,38 @@ static int common_opt(int argc, char **argv, int *i, run_opts_t *o, int *probe)
         else if (!strcmp(v, "anthropic")) o->defs.dialect = DIALECT_ANTHROPIC;
         else return usage_err("--dialect is openai or anthropic (got \"%s\")", v), -1;
     }
+    else if (!strcmp(a, "--via")) {
+        TAKES_VALUE();
+        if (!strcmp(v, "live")) o->via_batch = 0;
+        else if (!strcmp(v, "batch")) o->via_batch = 1;
+        else return usage_err("--via is live or batch (got \"%s\")", v), -1;
+    } else if (!strcmp(a, "--batch-size")) {
+        TAKES_VALUE();
+        if (parse_u64(v, 1, 100000, &u))
+            return usage_err("--batch-size needs an integer from 1 to 100000 (got \"%s\")", v), -1;
+        o->batch_size = u;
+    } else if (!strcmp(a, "--poll")) {
+        TAKES_VALUE();
+        if (parse_pos_double(v, &o->poll_s))
+            return usage_err("--poll needs a positive number of seconds (got \"%s\")", v), -1;
+    } else if (!strcmp(a, "--max-enqueued-tokens")) {
+        TAKES_VALUE();
+        if (parse_u64(v, 1, 1000000000000ULL, &u))
+            return usage_err("--max-enqueued-tokens needs a positive integer (got \"%s\")", v), -1;
+        o->max_enqueued_tokens = u;
+    } else if (!strcmp(a, "--fallback")) {
+        TAKES_VALUE();
+        if (!strcmp(v, "live")) o->fallback_live = 1;
+        else if (!strcmp(v, "batch")) o->fallback_live = 0;
+        else return usage_err("--fallback is live or batch (got \"%s\")", v), -1;
+    } else if (!strcmp(a, "--adopt-batch")) { TAKES_VALUE(); o->adopt_batch = v; }
+    else if (!strcmp(a, "--resubmit-part")) {
+        TAKES_VALUE();
+        if (parse_u64(v, 1, 1000000000, &u))
+            return usage_err("--resubmit-part needs a part number (got \"%s\")", v), -1;
+        o->resubmit_part = (int)u;
+    }
+    else if (!strcmp(a, "--no-wait")) o->no_wait = 1;
     else if (!strcmp(a, "--fresh")) o->fresh = 1;
     else if (!strcmp(a, "--insecure")) o->insecure = 1;
     else if (!strcmp(a, "--no-slow-start")) o->no_slow_start = 1;
@@ -338,6 +384,9 @@ int main(int argc, char **argv)
             o.input = pos[0];
             rc = run_main(&o);
         }
+    } else if (!strcmp(argv[1], "cancel")) {
+        rc = npos == 1 ? batch_cancel_cmd(&o, pos[0])
+                       : usage_err("%s", "usage: llmbatch cancel RESULTS [--checkpoint FILE] [run options]");
     } else if (!strcmp(argv[1], "estimate")) {
         rc = npos == 1 ? estimate_cmd(pos[0], o.prices, &o.defs, o.have_budget, o.budget)
                        : usage_err("%s", "usage: llmbatch estimate INPUT [--prices FILE] [--budget USD]");

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
+#include "batch.h"
 #include "cli.h"
 #include "clock.h"
 #include "paths.h"
@@ -34,6 +35,7 @@ void run_opts_init(run_opts_t *o)
     o->grace_s = 30;
     o->commit_every = 10000;
     o->progress = -1;
+    o->batch_size = 10000;
 }
 
 static char *path_with(const char *results, const char *suffix)
@@ -470,7 +472,7 @@ int run_main(const run_opts_t *o)
     run_ctx_t ctx, *c = &ctx;
     char err[1024];
     uint64_t isize = 0, ihash = 0;
-    int rc, resumed = 0;
+    int rc, resumed = 0, via_rc = 0;
     run_opts_t fitted = *o;         /* --concurrency fitted to the open-file limit */
 
     if (limits_fit_concurrency(o->concurrency, &fitted.concurrency, err, sizeof(err)))
@@ -507,6 +509,13 @@ int run_main(const run_opts_t *o)
     c->seed = ihash;
     if ((rc = prepare_checkpoint(c, isize, ihash, &resumed)) != 0)
         goto out;
+    if (resumed && !o->via_batch && batch_has_open_parts(c->files.ckpt_path)) {
+        fprintf(stderr, "llmbatch: this job has batches still open at the provider "
+                "(--via batch); rerun with --via batch to collect them, or `llmbatch "
+                "cancel %s` first\n", o->results);
+        rc = RUN_EXIT_USAGE;
+        goto out;
+    }
     if ((rc = run_outputs_resume(c, resumed)) != 0)
         goto out;
     if ((rc = validate_input(c, resumed)) != 0)
@@ -535,27 +544,36 @@ int run_main(const run_opts_t *o)
     if ((rc = open_run(c, resumed)) != 0)
         goto out;
 
-    /* the first commit records the input's identity before anything is sent */
+    /* the first commit records the input's identity before anything is sent
+     * (--via batch: batch_run() makes it, with the money of open batches) */
     c->last_commit_ms = clock_mono_ms();
-    if (sched_commit(c, 0, 0) != 0) {
+    if (!o->via_batch && sched_commit(c, 0, 0) != 0) {
         fprintf(stderr, "llmbatch: fatal: %s; nothing was sent.  Rerun the same command "
                 "to start once there is room.\n", c->fatal);
         rc = RUN_EXIT_IO;
         goto out;
     }
     progress_tick(c, 1);
-    sched_loop(c);
+    if (o->via_batch)
+        via_rc = batch_run(c);
+    else
+        sched_loop(c);
     sched_release(c);
     c->stats.elapsed_s += (double)(clock_mono_ms() - c->start_ms) / 1000.0;
     log_this_run(c);
     if (!c->no_commit)
         sched_commit(c, 1, 0);
     progress_finish(c);
-    rc = run_outputs_finish(c, exit_code(c));
+    rc = exit_code(c);
+    if (via_rc && (rc == RUN_EXIT_OK || rc == RUN_EXIT_FAILED))
+        rc = via_rc;
+    rc = run_outputs_finish(c, rc);
     if (c->stop == STOP_IO)
         fprintf(stderr, "llmbatch: fatal: %s; stopped.  The checkpoint holds the last "
                 "commit; once the cause is fixed, rerun the same command to resume.\n", c->fatal);
     report_finish(c, rc);
+    if (o->via_batch)
+        batch_report(c);
 out:
     free_ctx(c);
     return rc;

@@ -17,6 +17,7 @@ enum run_exit {
     RUN_EXIT_BUDGET = 3,      /* stopped at the spend cap */
     RUN_EXIT_NOKEY = 4,       /* stopped: no usable API key */
     RUN_EXIT_IO = 5,          /* fatal I/O error; checkpoint consistent */
+    RUN_EXIT_SUBMITTED = 6,   /* --via batch --no-wait: batches still running */
     RUN_EXIT_SIGINT = 130,
     RUN_EXIT_SIGTERM = 143
 };
@@ -62,6 +63,16 @@ typedef struct run_opts {
     int      ordered;            /* --ordered */
     int      retry_failed;       /* --retry-failed[=CODES] */
     retry_codes_t retry_codes;
+    /* --via batch (runner/batch.c) */
+    int      via_batch;          /* 0 live (default), 1 the providers' batch APIs */
+    uint64_t batch_size;         /* requests per batch (default 10,000) */
+    double   poll_s;             /* 0: backoff 5 s .. 120 s */
+    int      no_wait;            /* submit what fits, exit 6 */
+    const char *adopt_batch;     /* settle an undecided intent with this batch */
+    int      resubmit_part;      /* ... or resubmit this part */
+    uint64_t max_enqueued_tokens;   /* per model in open batches; 0 = no limit */
+    int      fallback_live;      /* --fallback live: rows a batch left unrun go live */
+    int      cancel_batches;     /* `llmbatch cancel`: cancel open batches, collect */
 } run_opts_t;
 
 void run_opts_init(run_opts_t *o);
