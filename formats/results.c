@@ -202,6 +202,8 @@ int results_success_raw(buf_t *out, uint64_t seed, uint64_t ordinal,
          buf_puts(out, ",\"llmbatch\":{\"cache\":\"hit\"}") < 0) ||
         (mark == RESULTS_MARK_COALESCED &&
          buf_puts(out, ",\"llmbatch\":{\"dedup\":\"coalesced\"}") < 0) ||
+        (mark == RESULTS_MARK_BATCH &&
+         buf_puts(out, ",\"llmbatch\":{\"via\":\"batch\"}") < 0) ||
         buf_puts(out, "}\n") < 0)
         goto err;
     free(compact);

@@ -38,7 +38,8 @@ int results_success_raw(buf_t *out, uint64_t seed, uint64_t ordinal,
  * otherwise 0.  All 96 bits of the id are checked, so an id written by
  * another tool or for another input is not mistaken for one of ours. */
 int results_id_ordinal(const char *id, size_t len, uint64_t seed, uint64_t *ordinal);
-enum { RESULTS_MARK_NONE = 0, RESULTS_MARK_CACHE = 1, RESULTS_MARK_COALESCED = 2 };
+enum { RESULTS_MARK_NONE = 0, RESULTS_MARK_CACHE = 1, RESULTS_MARK_COALESCED = 2,
+       RESULTS_MARK_BATCH = 3     /* "llmbatch":{"via":"batch"}: billed at batch prices */ };
 /* status 0 and body NULL: "response":null.  body may be a non-JSON text
  * (raw_body), then it is embedded as a JSON string. */
 int results_error_line(buf_t *out, uint64_t seed, uint64_t ordinal,

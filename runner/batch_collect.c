@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "batch_int.h"
+#include "results.h"
 
 /* ---- collect ------------------------------------------------------------ */
 
@@ -48,7 +49,7 @@ static void end_row(drv_t *d, bpart_t *p, api_key_t *k, const batch_row_t *row, 
     if (row->kind == ROW_OK) {
         usage_t u;
         job_end_t je = { .ok = 1, .status = row->status, .request_id = row->request_id,
-                         .tree = row->body };
+                         .tree = row->body, .mark = RESULTS_MARK_BATCH };
         memset(&u, 0, sizeof(u));
         provider_usage((dialect_t)p->dialect, row->body, &u);
         je.cost = settle_attempt(c, s, SETTLE_HOW_USAGE, &u);

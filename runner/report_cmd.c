@@ -68,7 +68,7 @@ static int report_results(const char *path, const char *prices_path)
     stats_t s;
     const char *line;
     size_t len;
-    uint64_t lineno, bad = 0, no_usage = 0;
+    uint64_t lineno, bad = 0, no_usage = 0, batch_rows = 0;
     money_t total = 0;
     int got, rc = RUN_EXIT_USAGE;
     json_t *r;
@@ -86,10 +86,12 @@ static int report_results(const char *path, const char *prices_path)
     stats_init(&s);
     while ((got = reader_next(rd, &line, &len, &lineno)) == READER_LINE ||
            got == READER_TOOLONG) {
-        json_t *j, *body;
+        json_t *j, *body, *mark;
         const char *model, *type;
         usage_t u;
         const price_t *pr;
+        price_t bp;
+        dialect_t d;
         money_t cost = 0;
 
         if (got == READER_TOOLONG || len == 0)
@@ -104,14 +106,21 @@ static int report_results(const char *path, const char *prices_path)
         }
         type = json_string_value(json_object_get(body, "type"));
         memset(&u, 0, sizeof(u));
-        if (!provider_usage(type && strcmp(type, "message") == 0 ? DIALECT_ANTHROPIC
-                                                                  : DIALECT_OPENAI, body, &u))
+        d = type && strcmp(type, "message") == 0 ? DIALECT_ANTHROPIC : DIALECT_OPENAI;
+        if (!provider_usage(d, body, &u))
             no_usage++;
-        if (json_is_object(json_object_get(j, "llmbatch"))) {
+        mark = json_object_get(j, "llmbatch");
+        if (json_object_get(mark, "cache") || json_object_get(mark, "dedup")) {
             json_decref(j);            /* served from cache/dedup: not billed */
             continue;
         }
         pr = prices_lookup(p, model);
+        if (pr && json_is_string(json_object_get(mark, "via")) &&
+            strcmp(json_string_value(json_object_get(mark, "via")), "batch") == 0) {
+            price_batch(p, pr, d, &bp);   /* a row of a provider batch */
+            pr = &bp;
+            batch_rows++;
+        }
         if (pr)
             cost = price_cost(pr, &u);
         total = money_add(total, cost);
@@ -129,6 +138,8 @@ static int report_results(const char *path, const char *prices_path)
                   "cost_usd", "total", json_usd(total), "total_pp", (json_int_t)total,
                   "tokens", stats_usage_json(&s.tok), "by_model", stats_by_model_json(&s),
                   "prices", "file", p->path ? p->path : "", "updated", p->updated ? p->updated : "");
+    if (r)
+        json_object_set_new(r, "batch_rows", json_integer((json_int_t)batch_rows));
     text = r ? json_dumps(r, JSON_INDENT(2)) : NULL;
     if (text)
         printf("%s\n", text);

@@ -165,6 +165,13 @@ class BatchTest(unittest.TestCase):
         self.assertEqual(sum(p["cost_pusd"] for p in parts), st["billed_batch_pusd"])
         # every succeeded row cost its usage at half the table's price
         self.assertEqual(rep["cost_usd"]["total_pp"], batch_cost(ok))
+        # rows from a batch are marked, so `llmbatch report RESULTS` prices them
+        # at batch prices too
+        self.assertTrue(all(l.get("llmbatch") == {"via": "batch"} for l in ok))
+        rr = run(["report", job.out])
+        self.assertEqual(rr.returncode, 0, rr.stderr)
+        self.assertEqual(json.loads(rr.stdout)["cost_usd"]["total_pp"], batch_cost(ok))
+        self.assertEqual(json.loads(rr.stdout)["batch_rows"], len(ok))
 
     def test_anthropic_ids_mapped(self):
         job = Job(self.d, self.mock, 15, shape="anthropic",
