@@ -171,6 +171,8 @@ static slot_t *read_job(run_ctx_t *c, int *again)
                 continue;
         }
         ord = a->next_ordinal++;
+        if (c->o->shard_n && ord % c->o->shard_n != c->o->shard_i)
+            continue;                   /* another shard's job (--shard) */
         if (ckpt_done(&c->ckpt, ord))
             continue;
         if (ord >= c->ckpt.njobs && ckpt_resize(&c->ckpt, ord + 1)) {

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "checkpoint.h"
+#include "shard.h"
 #include "output.h"
 
 void ckpt_init(ckpt_t *c)
@@ -152,6 +153,10 @@ int ckpt_save(const char *path, const ckpt_t *c, const stats_t *stats)
         goto out;
     json_object_set_new(j, "done_prefix", json_integer((json_int_t)prefix));
     json_object_set_new(j, "dialects", json_integer((json_int_t)c->dialects));
+    if (c->shard_n) {
+        json_object_set_new(j, "shard", json_integer((json_int_t)c->shard_i));
+        json_object_set_new(j, "shards", json_integer((json_int_t)c->shard_n));
+    }
     text = json_dumps(j, JSON_COMPACT);
     if (!text)
         goto out;
@@ -213,6 +218,16 @@ int ckpt_load(const char *path, ckpt_t *c, stats_t *stats, char *err, size_t err
     c->hwm = (money_t)hwm;
     c->complete = json_is_true(json_object_get(j, "complete"));
     c->dialects = (unsigned)json_integer_value(json_object_get(j, "dialects"));
+    if (json_object_get(j, "shards")) {
+        json_int_t si = json_integer_value(json_object_get(j, "shard"));
+        json_int_t sn = json_integer_value(json_object_get(j, "shards"));
+        if (sn <= 0 || sn > SHARD_MAX || si < 0 || si >= sn) {
+            snprintf(err, errlen, "%s: not a valid llmbatch checkpoint (shard)", path);
+            goto out;
+        }
+        c->shard_i = (unsigned)si;
+        c->shard_n = (unsigned)sn;
+    }
     if (ipath && !(c->input_path = strdup(ipath)))
         goto oom;
     if (ckpt_resize(c, njobs))
@@ -241,4 +256,9 @@ out:
     if (rc < 0)
         ckpt_release(c);
     return rc;
+}
+
+uint64_t ckpt_jobs(const ckpt_t *c)
+{
+    return shard_jobs(c->njobs, c->shard_i, c->shard_n);
 }

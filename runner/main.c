@@ -12,6 +12,7 @@
 #include "cache.h"
 #include "cli.h"
 #include "ledger_cmd.h"
+#include "shard.h"
 #include "report_run.h"
 #include "run.h"
 
@@ -53,6 +54,12 @@ static const char usage_text[] =
 "  --metrics FILE           Prometheus text format, rewritten every second\n"
 "  --cacert FILE, --insecure   TLS trust (--insecure disables verification)\n"
 "  --fresh                  start over, moving old outputs aside\n"
+"  --ledger NAME            share --budget, --rpm, --tpm with every process naming\n"
+"                           this ledger (needs --redis URL or LLMBATCH_REDIS_URL)\n"
+"  --raise-budget           allow --budget to raise an existing shared ledger's cap\n"
+"  --shard I/N              process only the jobs whose position modulo N is I;\n"
+"                           auto/N (or --shards N) takes I from JOB_COMPLETION_INDEX\n"
+"                           or SLURM_ARRAY_TASK_ID\n"
 "  --commit-every N         results between commits (default 10000; also every second)\n"
 "  --progress / --no-progress, -q/--quiet\n"
 "\n"
@@ -202,6 +209,16 @@ static int common_opt(int argc, char **argv, int *i, run_opts_t *o, int *probe)
         if (!strcmp(v, "openai")) o->defs.dialect = DIALECT_OPENAI;
         else if (!strcmp(v, "anthropic")) o->defs.dialect = DIALECT_ANTHROPIC;
         else return usage_err("--dialect is openai or anthropic (got \"%s\")", v), -1;
+    }
+    else if (!strcmp(a, "--ledger")) { TAKES_VALUE(); o->ledger_name = v; }
+    else if (!strcmp(a, "--redis")) { TAKES_VALUE(); o->redis_url = v; }
+    else if (!strcmp(a, "--raise-budget")) o->raise_budget = 1;
+    else if (!strcmp(a, "--shard") || !strcmp(a, "--shards")) {
+        char spec[64], err[200];
+        TAKES_VALUE();
+        snprintf(spec, sizeof(spec), "%s%s", a[7] == 's' ? "auto/" : "", v);
+        if (shard_parse(spec, &o->shard_i, &o->shard_n, err, sizeof(err)))
+            return usage_err("%s (got \"%s\")", err, v), -1;
     }
     else if (!strcmp(a, "--fresh")) o->fresh = 1;
     else if (!strcmp(a, "--insecure")) o->insecure = 1;

@@ -144,6 +144,8 @@ typedef struct run_ctx {
     int       exit_signal;
     char      fatal[512];
     int       no_commit;            /* a write or fsync failed: never commit again */
+    int64_t   drain_until_ms;       /* > 0: a STOP_IO that lets in-flight requests
+                                       finish until then (shared ledger lost) */
 } run_ctx_t;
 
 /* ---- sched.c: the loop and commit points ------------------------------ */
