@@ -12,6 +12,7 @@
 #include "cache.h"
 #include "cli.h"
 #include "ledger_cmd.h"
+#include "merge_cmd.h"
 #include "shard.h"
 #include "report_run.h"
 #include "run.h"
@@ -24,6 +25,8 @@ static const char usage_text[] =
 "  llmbatch keys [--keys-file FILE] [--base-url URL] [--probe]\n"
 "  llmbatch cache stats DIR | cache prune DIR --older-than AGE\n"
 "  llmbatch ledger show NAME [--redis URL]     a shared ledger's live state (JSON)\n"
+"  llmbatch merge -o RESULTS [--errors FILE] [--report FILE] SHARD_RESULTS...\n"
+"                                              join the shards of one job (--shard)\n"
 "\n"
 "run options:\n"
 "  -o, --output FILE        results (OpenAI batch output format; .gz = gzip)\n"
@@ -298,6 +301,8 @@ int main(int argc, char **argv)
         return cmd_cache(argc, argv);
     if (!strcmp(argv[1], "ledger"))
         return ledger_cmd(argc, argv);
+    if (!strcmp(argv[1], "merge"))
+        return merge_cmd(argc, argv);
     if (parse_args(argc, argv, 2, &o, !strcmp(argv[1], "keys") ? &probe : NULL, pos, 2, &npos))
         return RUN_EXIT_USAGE;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
