@@ -631,6 +631,10 @@ int run_main(const run_opts_t *opts)
     }
     c->stats.runs++;
     warn_reservations(c);
+    if (o->shard_n > 1 && o->have_budget && !c->ledger.sh)
+        fprintf(stderr, "llmbatch: warning: --shard without --ledger: this shard's --budget "
+                "is its own, not shared with the other shards (add --ledger NAME --redis URL "
+                "to share one budget)\n");
     if (o->insecure)
         fprintf(stderr, "llmbatch: warning: --insecure: TLS certificates are NOT verified\n");
     if ((rc = open_run(c, resumed)) != 0)
