@@ -279,6 +279,33 @@ class SharedLedger(unittest.TestCase):
                 ck = json.load(open(out + ".ckpt"))
                 self.assertFalse(ck["complete"])
 
+class WithoutRedis(unittest.TestCase):
+
+    def test_every_shard_validates_the_whole_input(self):
+        """A bad line of shard 1 is refused by shard 0 too, before anything
+        is sent; shard 0 of a good input sends only its own jobs."""
+        with Mock() as mock, tmpdir() as d:
+            inp = os.path.join(d, "in.jsonl")
+            lines = lines_for(30, random.Random(2), "v")
+            lines[4] = {"custom_id": "bad", "method": "POST", "url": "/v1/chat/completions"}
+            write_lines(inp, lines)
+            p = run(["run", inp, "-o", os.path.join(d, "out.jsonl"), "--base-url", mock.url,
+                     "--shard", "0/3"])
+            self.assertEqual(p.returncode, 2, p.stderr)
+            self.assertIn("nothing was sent", p.stderr)
+            self.assertEqual(mock.stats()["received"], 0)
+            lines[4] = lines_for(5, random.Random(2), "w")[4]
+            write_lines(inp, lines)
+            p = run(["run", inp, "-o", os.path.join(d, "out.jsonl"), "--base-url", mock.url,
+                     "--shards", "3", "-q"], env={"JOB_COMPLETION_INDEX": "2"})
+            self.assertEqual(p.returncode, 0, p.stderr)
+            out, _, rep = shard_files(d, 2)
+            got = sorted(r["custom_id"] for r in read_jsonl(out))
+            want = sorted(lines[j]["custom_id"] for j in range(2, 30, 3))
+            self.assertEqual(got, want)
+            self.assertEqual(json.load(open(rep))["jobs"]["total"], 10)
+            self.assertEqual(mock.stats()["received"], 10)
+
     def test_redis_unreachable_at_start(self):
         with Mock() as mock, tmpdir() as d:
             inp = os.path.join(d, "in.jsonl")
