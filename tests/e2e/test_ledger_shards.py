@@ -162,6 +162,9 @@ class SharedLedger(unittest.TestCase):
                 self.assertTrue(any(p.returncode == 3 for p in ps), "%s: cap never hit" % desc)
                 # most of the shared budget was used (a shard stops only when
                 # the spend plus its next reservation would pass the cap)
+                if os.environ.get("LLMB_E2E_VERBOSE"):
+                    sys.stderr.write("\n[shared budget] %s: billed %.1f%% of it\n"
+                                     % (desc, 100.0 * billed / budget_pp))
                 self.assertGreaterEqual(billed, budget_pp * 0.6,
                                         "%s: only %d of %d used" % (desc, billed, budget_pp))
 
