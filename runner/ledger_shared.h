@@ -38,6 +38,7 @@ typedef struct ledger_shared {
     rledger_slots_t s_req, s_tok;   /* the current blocks (for returns) */
     int64_t         last_call_ns;   /* last round trip (heartbeat) */
     int             lost;           /* a round trip failed: never admit again */
+    int64_t         keys_synced_ns; /* last key-state exchange (keyshare.c) */
 } ledger_shared_t;
 
 /* Connects to url (NULL/empty: $LLMBATCH_REDIS_URL) for ledger `name`.

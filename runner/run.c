@@ -628,6 +628,11 @@ int run_main(const run_opts_t *opts)
     if (sh) {
         ledger_attach(&c->ledger, sh);
         sh = NULL;
+        if (keyshare_sync(c, 1, err, sizeof(err)) != 0) {
+            fprintf(stderr, "llmbatch: %s; nothing was sent\n", err);
+            rc = RUN_EXIT_USAGE;
+            goto out;
+        }
     }
     c->stats.runs++;
     warn_reservations(c);
@@ -654,7 +659,8 @@ int run_main(const run_opts_t *opts)
     c->stats.elapsed_s += (double)(clock_mono_ms() - c->start_ms) / 1000.0;
     if (!c->no_commit)
         sched_commit(c, 1, 0);
-    if (ledger_close(&c->ledger, err, sizeof(err)) != 0)
+    if (keyshare_sync(c, 1, err, sizeof(err)) != 0 ||
+        ledger_close(&c->ledger, err, sizeof(err)) != 0)
         fprintf(stderr, "llmbatch: warning: %s (this process's lease stays counted as "
                 "possibly billed)\n", err);
     progress_finish(c);

@@ -125,7 +125,8 @@ static void ledger_round_trips(run_ctx_t *c)
 {
     char err[600];
 
-    if (c->ledger.sh && ledger_sync(&c->ledger, clock_mono_ns(), err, sizeof(err)) != 0) {
+    if (c->ledger.sh && (ledger_sync(&c->ledger, clock_mono_ns(), err, sizeof(err)) != 0 ||
+                         keyshare_sync(c, 0, err, sizeof(err)) != 0)) {
         run_fatal(c, "%s; stopped admitting, nothing is counted locally instead", err);
         c->drain_until_ms = clock_mono_ms() + (int64_t)(c->o->grace_s * 1000);
     }

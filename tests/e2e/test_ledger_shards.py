@@ -22,7 +22,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import (Mock, run, start, collect, read_jsonl, tmpdir, write_lines,  # noqa: E402
-                     main)
+                     main, OPENAI_TEST_KEY)
 from budget_util import (usd_to_pusd, reservation, openai_line, body_of,  # noqa: E402
                          billed_total)
 from ratelimit_util import max_window  # noqa: E402
@@ -281,6 +281,34 @@ class SharedLedger(unittest.TestCase):
                 out, errs, _ = shard_files(d, i)
                 ck = json.load(open(out + ".ckpt"))
                 self.assertFalse(ck["complete"])
+
+    def test_key_state_is_shared(self):
+        """A key one process found exhausted is exhausted for every process
+        of the ledger (shared by fingerprint): the next one sends nothing."""
+        with Redis() as redis, Mock("--exhausted-keys", OPENAI_TEST_KEY) as mock, \
+                tmpdir() as d:
+            inp = os.path.join(d, "in.jsonl")
+            write_lines(inp, lines_for(20, random.Random(3), "e"))
+            p = run(shard_args(inp, d, mock, redis, "keys", 0))
+            self.assertEqual(p.returncode, 4, p.stderr[-1500:])
+            self.assertGreater(mock.stats()["received"], 0)
+            mock.config(exhausted_keys=[])      # the server would answer now
+            mock.reset()
+            p = run(shard_args(inp, d, mock, redis, "keys", 1))
+            self.assertEqual(p.returncode, 4, p.stderr[-1500:])
+            self.assertEqual(mock.stats()["received"], 0)
+            # a ledger that never saw the key: the same shard runs
+            p = run(shard_args(inp, d, mock, redis, "keys-other", 1, ["--fresh"]))
+            self.assertEqual(p.returncode, 0, p.stderr[-1500:])
+            self.assertGreater(mock.stats()["received"], 0)
+            # the ledger names the key by its fingerprint, never the key
+            show = run(["ledger", "show", "keys", "--redis", redis.url])
+            self.assertEqual(show.returncode, 0, show.stderr)
+            self.assertNotIn(OPENAI_TEST_KEY, show.stdout + show.stderr)
+            self.assertNotIn(OPENAI_TEST_KEY[-8:], show.stdout + show.stderr)
+            states = [k["state"] for k in json.loads(show.stdout)["keys"]]
+            self.assertIn(2, states)            # KEY_EXHAUSTED (runner/keys.h)
+
 
 class WithoutRedis(unittest.TestCase):
 
