@@ -10,7 +10,13 @@
  * rate-limited is treated so by every process of the ledger.  Only
  * tightening is applied back: nothing here ever loosens a key's local
  * limits.
+ *
+ * It also names each key's shared pacer (lsh_keys_init): admission then
+ * starts a request on a key only on a slot of "key:<fp>:rpm" at the key's
+ * current rate, so processes sharing a key share its limit instead of each
+ * pacing at the whole of it.
  */
+#include <stdlib.h>
 #include <string.h>
 #include "clock.h"
 #include "ledger_shared.h"
@@ -37,6 +43,25 @@ static void apply(api_key_t *k, const rledger_key_t *m)
         rl->server_tpm = m->server_tpm;
 }
 
+/* Names the keys' shared pacers (once). */
+static int name_keys(run_ctx_t *c, ledger_shared_t *sh)
+{
+    char (*fp)[24] = calloc(c->keys.n, sizeof(*fp));
+    const char **v = calloc(c->keys.n, sizeof(*v));
+    int rc = -1;
+
+    if (fp && v) {
+        for (size_t i = 0; i < c->keys.n; i++) {
+            keys_shared_name(&c->keys.v[i], fp[i], sizeof(fp[i]));
+            v[i] = fp[i];
+        }
+        rc = lsh_keys_init(sh, c->keys.n, v);
+    }
+    free(fp);
+    free(v);
+    return rc;
+}
+
 int keyshare_sync(run_ctx_t *c, int force, char *err, size_t errlen)
 {
     ledger_shared_t *sh = c->ledger.sh;
@@ -45,6 +70,10 @@ int keyshare_sync(run_ctx_t *c, int force, char *err, size_t errlen)
     if (!sh || sh->lost || (!force && now_ns - sh->keys_synced_ns < KEYSHARE_INTERVAL_NS))
         return 0;
     sh->keys_synced_ns = now_ns;
+    if (!sh->keys && c->keys.n && name_keys(c, sh) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     for (size_t i = 0; i < c->keys.n; i++) {
         api_key_t *k = &c->keys.v[i];
         rledger_key_t in, merged;

@@ -110,3 +110,14 @@ int ledger_close(ledger_t *l, char *err, size_t errlen)
     l->sh = NULL;
     return lsh_close(sh, err, errlen);
 }
+
+int64_t ledger_key_wait(const ledger_t *l, size_t i, double rpm, int64_t now_ns)
+{
+    return l->sh ? lsh_key_wait(l->sh, i, rpm, now_ns) : 0;
+}
+
+void ledger_key_take(ledger_t *l, size_t i, double rpm, int64_t now_ns)
+{
+    if (l->sh)
+        lsh_key_take(l->sh, i, rpm, now_ns);
+}

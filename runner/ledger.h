@@ -14,6 +14,7 @@
  */
 #ifndef LLMB_LEDGER_H
 #define LLMB_LEDGER_H
+#include <stddef.h>
 #include <stdint.h>
 #include "budget.h"
 #include "ratelimit.h"
@@ -65,6 +66,11 @@ void    ledger_attach(ledger_t *l, struct ledger_shared *sh);
  * err: the shared ledger is lost, admission must stop (never counted
  * locally instead). */
 int     ledger_sync(ledger_t *l, int64_t now_ns, char *err, size_t errlen);
+/* A key's own pacing across the processes of a shared ledger: ns until key
+ * i (keys_t order) may start at its current rate rpm (0: not paced); 0 for
+ * a local ledger (the key's local pacer does it alone). */
+int64_t ledger_key_wait(const ledger_t *l, size_t i, double rpm, int64_t now_ns);
+void    ledger_key_take(ledger_t *l, size_t i, double rpm, int64_t now_ns);
 /* Detaches and closes the shared part (reports the last spend, gives the
  * lease back).  0, or -1 with a message in err; no-op when local. */
 int     ledger_close(ledger_t *l, char *err, size_t errlen);

@@ -117,6 +117,41 @@ void lsh_settle(ledger_shared_t *s, money_t r, money_t charge, int possibly)
     lease_settle(&s->book, r, charge, possibly);
 }
 
+int lsh_keys_init(ledger_shared_t *s, size_t n, const char *const *fps)
+{
+    if (n == 0)
+        return 0;
+    if (!(s->keys = calloc(n, sizeof(*s->keys))))
+        return -1;
+    s->nkeys = n;
+    for (size_t i = 0; i < n; i++)
+        snprintf(s->keys[i].kind, sizeof(s->keys[i].kind), "key:%s:rpm", fps[i]);
+    return 0;
+}
+
+int64_t lsh_key_wait(ledger_shared_t *s, size_t i, double rpm, int64_t now_ns)
+{
+    lsh_key_t *k;
+    int want = 0;
+    int64_t w;
+
+    if (i >= s->nkeys || !(rpm > 0))
+        return 0;
+    k = &s->keys[i];
+    w = walk_wait(&k->w, 1, k->retry_ns, now_ns, &want);
+    if (want) {
+        k->want = 1;
+        k->rate = rpm;
+    }
+    return w;
+}
+
+void lsh_key_take(ledger_shared_t *s, size_t i, double rpm, int64_t now_ns)
+{
+    if (i < s->nkeys && rpm > 0)
+        slot_walk_take(&s->keys[i].w, 1, now_ns);
+}
+
 static int lost(ledger_shared_t *s, char *err, size_t errlen)
 {
     s->lost = 1;
@@ -183,6 +218,15 @@ int lsh_sync(ledger_shared_t *s, int64_t now_ns, char *err, size_t errlen)
         s->want_tok = 0;
         s->last_call_ns = now_ns;
     }
+    for (size_t i = 0; i < s->nkeys; i++) {
+        lsh_key_t *k = &s->keys[i];
+        if (!k->want || now_ns < k->retry_ns)
+            continue;
+        if (refill(s, k->kind, k->rate, 1, &k->w, &k->blk, &k->retry_ns) != 0)
+            return lost(s, err, errlen);
+        k->want = 0;
+        s->last_call_ns = now_ns;
+    }
     if (now_ns - s->last_call_ns >= RLEDGER_HEARTBEAT_MS * NS_PER_MS / 2) {
         if (rledger_heartbeat(s->r) != 0)
             return lost(s, err, errlen);
@@ -203,12 +247,16 @@ int lsh_close(ledger_shared_t *s, char *err, size_t errlen)
             rc |= rledger_rate_return(s->r, &s->s_req, left, NULL);
         if (!rc && (left = slot_walk_left(&s->w_tok)) > 0 && s->s_tok.n > 0)
             rc |= rledger_rate_return(s->r, &s->s_tok, left, NULL);
+        for (size_t i = 0; !rc && i < s->nkeys; i++)
+            if ((left = slot_walk_left(&s->keys[i].w)) > 0 && s->keys[i].blk.n > 0)
+                rc |= rledger_rate_return(s->r, &s->keys[i].blk, left, NULL);
         if (!rc)
             rc = rledger_release(s->r, s->book.since, s->book.since_pb, s->book.reserved);
         if (rc)
             snprintf(err, errlen, "shared ledger: %s", rledger_error(s->r));
     }
     rledger_free(s->r);
+    free(s->keys);
     free(s);
     return rc ? -1 : 0;
 }

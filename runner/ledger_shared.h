@@ -24,6 +24,16 @@
 #include "lease.h"
 #include "ledger_redis.h"
 
+/* One API key's share of its own rate in the ledger ("key:<fp>:rpm"). */
+typedef struct lsh_key {
+    char            kind[40];
+    slot_walk_t     w;
+    rledger_slots_t blk;
+    int             want;           /* a start waits on an empty block */
+    double          rate;           /* the key's rate when it asked (per minute) */
+    int64_t         retry_ns;
+} lsh_key_t;
+
 typedef struct ledger_shared {
     rledger_t      *r;
     lease_book_t    book;
@@ -39,6 +49,8 @@ typedef struct ledger_shared {
     int64_t         last_call_ns;   /* last round trip (heartbeat) */
     int             lost;           /* a round trip failed: never admit again */
     int64_t         keys_synced_ns; /* last key-state exchange (keyshare.c) */
+    lsh_key_t      *keys;           /* per API key (keys_t order); NULL: none yet */
+    size_t          nkeys;
 } ledger_shared_t;
 
 /* Connects to url (NULL/empty: $LLMBATCH_REDIS_URL) for ledger `name`.
@@ -53,6 +65,12 @@ int     lsh_money(ledger_shared_t *s, money_t r);        /* LEDGER_GO/WAIT/FULL 
 int64_t lsh_pace_wait(ledger_shared_t *s, uint64_t weight, int64_t now_ns);
 void    lsh_take(ledger_shared_t *s, money_t r, uint64_t weight, int64_t now_ns);
 void    lsh_settle(ledger_shared_t *s, money_t r, money_t charge, int possibly);
+/* Per-key pacing across processes: key i (keys_t order, named fp) may
+ * start when its shared slots allow at its current rate rpm (0: unpaced).
+ * lsh_keys_init: 0 or -1 (out of memory). */
+int     lsh_keys_init(ledger_shared_t *s, size_t n, const char *const *fps);
+int64_t lsh_key_wait(ledger_shared_t *s, size_t i, double rpm, int64_t now_ns);
+void    lsh_key_take(ledger_shared_t *s, size_t i, double rpm, int64_t now_ns);
 /* The Redis round trips that are due now.  0, or -1 with a message in
  * err (then every later lsh_money says LEDGER_WAIT: stop admitting). */
 int  lsh_sync(ledger_shared_t *s, int64_t now_ns, char *err, size_t errlen);

@@ -310,6 +310,33 @@ class SharedLedger(unittest.TestCase):
             self.assertIn(2, states)            # KEY_EXHAUSTED (runner/keys.h)
 
 
+    def test_two_jobs_share_a_keys_announced_limit(self):
+        """Two separate jobs on the same key and ledger pace together at the
+        limit the server announces for the key, not each at the whole of it."""
+        rpm, n = 1200, 40
+        with Redis() as redis, Mock("--rpm", rpm) as mock, tmpdir() as top:
+            ps = []
+            for j in range(2):
+                d = os.path.join(top, "job%d" % j)
+                os.mkdir(d)
+                inp = os.path.join(d, "in.jsonl")
+                write_lines(inp, lines_for(n, random.Random(20 + j), "j%d" % j))
+                ps.append(start(["run", inp, "-o", os.path.join(d, "out.jsonl"),
+                                 "--base-url", mock.url, "--ledger", "one-key",
+                                 "--redis", redis.url, "--concurrency", 16, "-q"]))
+            for p in [collect(p, timeout=60) for p in ps]:
+                self.assertEqual(p.returncode, 0, p.stderr[-1500:])
+            ts = sorted(e["t"] for e in mock.log_entries() if e.get("custom"))
+            self.assertEqual(len(ts), 2 * n)
+            # before a reply shows the limit each job keeps at most 4 in
+            # flight (slow start): 8 requests beyond the shared pace
+            for w in (1, 2):
+                got = max_window(ts, w - JITTER)
+                self.assertLessEqual(got, rpm * w / 60.0 + 1 + 8,
+                                     "window %d s: %d requests" % (w, got))
+            self.assertLessEqual(mock.stats()["rate_limited"], 2)
+
+
 class WithoutRedis(unittest.TestCase):
 
     def test_every_shard_validates_the_whole_input(self):
