@@ -28,7 +28,7 @@ int canon_json(const char *text, size_t len, buf_t *out)
 
     if (!text)
         goto out;
-    v = json_loadb(text, len, JSON_DECODE_ANY, &jerr);
+    v = json_loadb(text, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
     if (!v)
         goto out;
     if (json_dump_callback(v, append_cb, out,

@@ -16,6 +16,7 @@ void headers_init(headers_t *h)
     h->v = NULL;
     h->n = 0;
     h->cap = 0;
+    h->bytes = 0;
 }
 
 void headers_clear(headers_t *h)
@@ -27,6 +28,7 @@ void headers_clear(headers_t *h)
         free(h->v[i].value);
     }
     h->n = 0;
+    h->bytes = 0;
 }
 
 void headers_release(headers_t *h)
@@ -53,6 +55,8 @@ static int hdr_push(headers_t *h, const char *name, size_t nlen,
     char *n = NULL, *v = NULL;
     size_t i;
 
+    if (h->n >= HEADERS_MAX_COUNT || nlen + vlen > HEADERS_MAX_BYTES - h->bytes)
+        return HEADERS_TOO_LARGE;
     if (h->n == h->cap) {
         size_t ncap = h->cap ? h->cap * 2 : 16;
         header_t *nv = realloc(h->v, ncap * sizeof(*nv));
@@ -74,6 +78,7 @@ static int hdr_push(headers_t *h, const char *name, size_t nlen,
     h->v[h->n].name = n;
     h->v[h->n].value = v;
     h->n++;
+    h->bytes += nlen + vlen;
     return 0;
 err:
     free(n);
@@ -143,5 +148,17 @@ const char *headers_get(const headers_t *h, const char *lname)
         if (*a == '\0' && *b == '\0')
             return h->v[i - 1].value;
     }
+    return NULL;
+}
+
+const char *headers_too_large_reason(const char *e)
+{
+    if (!e)
+        return NULL;
+    /* curl: "Rejected N bytes header (max is M)!" (one line over 100 KB),
+     * "Too large response headers: N > M" (the block, newer versions) */
+    if ((strncmp(e, "Rejected ", 9) == 0 && strstr(e, " bytes header")) ||
+        strncmp(e, "Too large response headers", 26) == 0)
+        return HEADERS_TOO_LARGE_MSG;
     return NULL;
 }

@@ -8,10 +8,10 @@
  * insertion order); keys we add (model, max_tokens) go after the user's.
  */
 #include "job.h"
+#include "job_int.h"
 #include "canon.h"
-#include "jsonscan.h"
 #include "sha256.h"
-#include "scan.h"
+#include "hash.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -19,8 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
-
-#define JOB_MAX_ID 512
 
 static const char job_supported[] =
     "/v1/chat/completions, /v1/completions, /v1/embeddings, /v1/responses, /v1/messages";
@@ -112,6 +110,62 @@ static void job_show(const char *s, char *out, size_t outlen)
         out[n++] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
     }
     out[n] = '\0';
+}
+
+/* jansson's parse error in plain words: "invalid JSON: <what> (column N,
+ * near '<text>')".  Known messages are translated; others shown as they are. */
+static void job_json_error(const json_error_t *jerr, char *err, size_t errlen)
+{
+    static const struct {
+        const char *jansson;     /* a prefix of jansson's text */
+        const char *plain;
+    } words[] = {
+        { "unable to decode byte", "the text is not valid UTF-8" },
+        { "control character", "a string holds a raw control character "
+                               "(write it escaped, e.g. \\n or \\t)" },
+        { "premature end of input", "the line ends before the JSON value does" },
+        { "unexpected newline", "a string is not closed before the end of the line" },
+        { "end of file expected", "there is more text after the JSON value" },
+        { "too big", "a number is too large (integers must fit in 64 bits; "
+                     "write it as a string or a decimal)" },
+        { "real number overflow", "a number is too large" },
+        { "maximum parsing depth", "the JSON is nested too deeply" },
+        { "invalid Unicode", "a \\u escape is not a valid Unicode character" },
+        { "invalid escape", "a string holds an invalid escape after a backslash" },
+        { "NUL byte in object key", "an object key holds \\u0000, which is not supported" },
+        { "'[' or '{' expected", "the line is not a JSON value" },
+        { "invalid token", "a word or character that is not JSON" },
+        { "unexpected token", "a value is missing" },
+        { "string or '}' expected", "an object key must be a string in double quotes" },
+        { "'}' expected", "an object is not closed with '}' or a ',' is missing" },
+        { "']' expected", "an array is not closed with ']' or a ',' is missing" },
+        { "':' expected", "a ':' is missing after an object key" },
+    };
+    const char *what = jerr->text, *near = strstr(jerr->text, " near ");
+    char show[160], where[200];
+    size_t i;
+
+    for (i = 0; i < sizeof words / sizeof words[0]; i++) {
+        if (strncmp(jerr->text, words[i].jansson, strlen(words[i].jansson)) == 0) {
+            what = words[i].plain;
+            break;
+        }
+    }
+    if (what == jerr->text) {
+        job_show(jerr->text, show, sizeof show);
+        what = show;
+        near = NULL;                  /* already in the text */
+    }
+    if (near && strcmp(near, " near end of file") == 0) {
+        snprintf(where, sizeof where, "at the end of the line");
+    } else if (near) {
+        char ns[160];
+        job_show(near + 6, ns, sizeof ns);
+        snprintf(where, sizeof where, "column %d, near %s", jerr->column, ns);
+    } else {
+        snprintf(where, sizeof where, "column %d", jerr->column);
+    }
+    snprintf(err, errlen, "invalid JSON: %s (%s)", what, where);
 }
 
 static int job_check_id(const json_t *v, char *err, size_t errlen)
@@ -258,354 +312,261 @@ err:
     return NULL;
 }
 
-/* JOB_RAW_KEY: a fast 128-bit hash of dialect, path and body bytes.  It is
- * only an index: the runner compares the bodies byte for byte before it
- * coalesces two jobs, so a collision can cost a missed merge, never a wrong
- * reply. */
-static void job_raw_key(job_t *out)
+/* JOB_RAW_KEY: a fast 128-bit index of dialect, path and body bytes
+ * (hash.h); the runner compares bodies before it trusts it. */
+void job_raw_key(job_t *out)
 {
-    const char *dn = dialect_name(out->dialect);
-    uint64_t a = 0x243f6a8885a308d3ULL ^ (uint64_t)out->endpoint, b = 0x13198a2e03707344ULL;
-    const unsigned char *p = (const unsigned char *)out->body;
-    size_t n = out->body_len, i = 0;
-
-    a ^= hash64(dn, strlen(dn));
-    for (; i + 8 <= n; i += 8) {
-        uint64_t w;
-        memcpy(&w, p + i, 8);
-        a = (a ^ w) * 0x9e3779b97f4a7c15ULL;
-        a ^= a >> 29;
-        b = (b + w) * 0xc2b2ae3d27d4eb4fULL;
-        b ^= b >> 31;
-    }
-    for (; i < n; i++) {
-        a = (a ^ p[i]) * 0x100000001b3ULL;
-        b = (b + p[i]) * 0xff51afd7ed558ccdULL;
-    }
-    a ^= n;
-    b ^= a;
-    a = hash64(&a, sizeof a);
-    b = hash64(&b, sizeof b);
-    memcpy(out->key, &a, 8);
-    memcpy(out->key + 8, &b, 8);
-    memset(out->key + 16, 0, 16);
+    hash_body128(dialect_name(out->dialect), (unsigned)out->endpoint, out->body,
+                 out->body_len, out->key);
     out->has_key = 1;
 }
 
-/* A member that must be a positive integer if present: 0 ok, -1 not. */
-static int job_fast_uint(const jspan_t *vals, unsigned found, int i, uint64_t *out)
+/* The input line shapes (job.h). */
+typedef enum job_shape {
+    JOB_SHAPE_OPENAI_BATCH,      /* {"custom_id","method","url","body"} */
+    JOB_SHAPE_ANTHROPIC_BATCH,   /* {"custom_id","params"} */
+    JOB_SHAPE_BARE               /* a request body, or {"prompt":..} */
+} job_shape_t;
+
+/* What a shape function hands on: the body to send (own reference), the
+ * custom_id value if any (borrowed from root, or own_id), and whether
+ * Anthropic's required max_tokens must be filled. */
+typedef struct job_pstate {
+    json_t *root;
+    json_t *body;
+    json_t *idv;
+    json_t *own_id;
+    int     anth_fill;
+} job_pstate_t;
+
+static job_shape_t job_shape_of(const json_t *root)
 {
-    if (!(found & (1u << i)))
-        return 0;
-    return jsonscan_uint(vals[i], out) == 1 && *out > 0 ? 0 : -1;
+    if (json_object_get(root, "url") || json_object_get(root, "body"))
+        return JOB_SHAPE_OPENAI_BATCH;
+    if (json_object_get(root, "params"))
+        return JOB_SHAPE_ANTHROPIC_BATCH;
+    return JOB_SHAPE_BARE;
 }
 
-/* The JOB_FAST path: 1 if the line was taken apart here, 0 if the full
- * parser must decide (it also produces the error messages), -1 ENOMEM. */
-static int job_parse_fast(const char *line, size_t len, const job_defaults_t *defs,
-                          job_t *out)
+/* Batch shapes: the required, checked custom_id. */
+static int job_batch_id(job_pstate_t *ps, char *err, size_t errlen)
 {
-    static const char *const top_keys[] = { "url", "body", "custom_id", "method", "params" };
-    enum { T_URL, T_BODY, T_ID, T_METHOD, T_PARAMS };
-    static const char *const body_keys[] = {
-        "model", "max_completion_tokens", "max_tokens", "max_output_tokens", "n",
-        "messages", "prompt", "input", "system", "instructions",
-        "best_of", "previous_response_id", "conversation",
-    };
-    enum { B_MODEL, B_MCT, B_MT, B_MOT, B_N, B_TEXT, B_BEST = 10, B_PREV, B_CONV, B_NKEYS };
-    jspan_t top = { line, len }, tv[5], bv[B_NKEYS], url, id, model, m;
-    unsigned tf, bf;
-    char urlbuf[64];
-    uint64_t mct = 0, mt = 0, mot = 0, n = 1, best = 0;
-    endpoint_t ep;
-    const char *path;
-
-    if (jsonscan_validate(line, len) != 0)
-        return 0;
-    top = jsonscan_trim(top);
-    if (top.p[0] != '{' || jsonscan_members(top, top_keys, 5, tv, &tf) < 0 ||
-        (tf & 7u) != 7u || (tf & (1u << T_PARAMS)) ||
-        jsonscan_plain_string(tv[T_URL], &url) != 1 || url.n >= sizeof urlbuf ||
-        tv[T_BODY].p[0] != '{' ||
-        jsonscan_plain_string(tv[T_ID], &id) != 1 ||
-        id.n == 0 || id.n > JOB_MAX_ID || memchr(id.p, 0x7f, id.n))
-        return 0;
-    if ((tf & (1u << T_METHOD)) &&
-        (jsonscan_plain_string(tv[T_METHOD], &m) != 1 || m.n != 4 ||
-         memcmp(m.p, "POST", 4) != 0))
-        return 0;
-    memcpy(urlbuf, url.p, url.n);
-    urlbuf[url.n] = '\0';
-    path = job_endpoint_path(urlbuf, &ep);
-    if (!path || ep == EP_MESSAGES)
-        return 0;
-    if (jsonscan_members(tv[T_BODY], body_keys, B_NKEYS, bv, &bf) < 0 ||
-        !(bf & (1u << B_MODEL)) || jsonscan_plain_string(bv[B_MODEL], &model) != 1 ||
-        model.n == 0)
-        return 0;
-    /* the same rules and precedence as the full parser */
-    if (job_fast_uint(bv, bf, B_MCT, &mct) || job_fast_uint(bv, bf, B_MT, &mt) ||
-        job_fast_uint(bv, bf, B_MOT, &mot) || job_fast_uint(bv, bf, B_N, &n) ||
-        job_fast_uint(bv, bf, B_BEST, &best))
-        return 0;
-    if (best > n)
-        n = best;
-
-    out->dialect = DIALECT_OPENAI;
-    out->endpoint = ep;
-    out->path = path;
-    out->max_output = mct ? mct : mt ? mt : mot;
-    out->n = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
-    for (int i = B_TEXT; i < B_BEST; i++)
-        if (bf & (1u << i))
-            out->text_bytes += jsonscan_string_bytes(bv[i]);
-    if (ep == EP_RESPONSES &&
-        ((bf & (1u << B_PREV)) || (bf & (1u << B_CONV)) ||
-         ((bf & (1u << (B_TEXT + 1))) && jsonscan_trim(bv[B_TEXT + 1]).p[0] == '{')))
-        out->server_context = 1;
-    out->custom_id = strndup(id.p, id.n);
-    out->model = strndup(model.p, model.n);
-    if (defs->flags & JOB_NO_BODY) {
-        out->body_len = len;
-    } else {
-        out->body = strndup(tv[T_BODY].p, tv[T_BODY].n);
-        out->body_len = tv[T_BODY].n;
-    }
-    if (!out->custom_id || !out->model || (!out->body && !(defs->flags & JOB_NO_BODY)))
+    ps->idv = json_object_get(ps->root, "custom_id");
+    if (!ps->idv) {
+        snprintf(err, errlen, "missing \"custom_id\"");
         return -1;
-    if ((defs->flags & JOB_RAW_KEY) && out->body)
-        job_raw_key(out);
-    return 1;
+    }
+    return job_check_id(ps->idv, err, errlen);
 }
 
-int job_parse(const char *line, size_t len, uint64_t lineno,
-              const job_defaults_t *defs, job_t *out, char *err, size_t errlen)
+/* {"custom_id","method":"POST","url":"/v1/...","body":{..}} */
+static int job_shape_openai_batch(job_pstate_t *ps, job_t *out, char *err, size_t errlen)
 {
-    json_t *root = NULL, *body = NULL, *v, *url, *params, *model;
-    json_t *idv = NULL, *own_id = NULL;
-    json_error_t jerr;
-    uint64_t ordinal = out->ordinal, mo = 0, tmp;
-    int shape = 3, rc = -1, r1, r2, r3, anth_fill = 0;
+    json_t *v, *url = json_object_get(ps->root, "url"), *body;
     char show[160];
-    const char *mkey;
 
-    memset(out, 0, sizeof *out);
-    out->ordinal = ordinal;
-    out->lineno = lineno;
-    out->n = 1;
-    if (errlen > 0)
-        err[0] = '\0';
+    if (job_batch_id(ps, err, errlen) < 0)
+        return -1;
+    v = json_object_get(ps->root, "method");
+    if (v && !(json_is_string(v) && strcmp(json_string_value(v), "POST") == 0)) {
+        snprintf(err, errlen, "method must be POST");
+        return -1;
+    }
+    if (!url) {
+        snprintf(err, errlen, "missing \"url\"");
+        return -1;
+    }
+    if (!json_is_string(url)) {
+        snprintf(err, errlen, "\"url\" must be a string");
+        return -1;
+    }
+    out->path = job_endpoint_path(json_string_value(url), &out->endpoint);
+    if (!out->path) {
+        job_show(json_string_value(url), show, sizeof show);
+        snprintf(err, errlen, "unsupported url \"%s\" (supported: %s)", show, job_supported);
+        return -1;
+    }
+    body = json_object_get(ps->root, "body");
+    if (!body) {
+        snprintf(err, errlen, "missing \"body\"");
+        return -1;
+    }
+    if (!json_is_object(body)) {
+        snprintf(err, errlen, "\"body\" must be an object");
+        return -1;
+    }
+    ps->body = json_incref(body);
+    out->dialect = out->endpoint == EP_MESSAGES ? DIALECT_ANTHROPIC : DIALECT_OPENAI;
+    ps->anth_fill = out->dialect == DIALECT_ANTHROPIC;
+    return 0;
+}
 
-    if (defs && (defs->flags & JOB_FAST) && !(defs->flags & JOB_WANT_KEY)) {
-        int f = job_parse_fast(line, len, defs, out);
-        if (f == 1)
-            return 0;
-        job_release(out);
-        memset(out, 0, sizeof *out);
-        out->ordinal = ordinal;
-        out->lineno = lineno;
-        out->n = 1;
-        if (f < 0) {
-            snprintf(err, errlen, "out of memory");
+/* {"custom_id","params":{..}} -> POST /v1/messages */
+static int job_shape_anthropic_batch(job_pstate_t *ps, job_t *out, char *err, size_t errlen)
+{
+    json_t *params = json_object_get(ps->root, "params");
+
+    if (job_batch_id(ps, err, errlen) < 0)
+        return -1;
+    if (!json_is_object(params)) {
+        snprintf(err, errlen, "\"params\" must be an object");
+        return -1;
+    }
+    ps->body = json_incref(params);
+    out->dialect = DIALECT_ANTHROPIC;
+    out->endpoint = EP_MESSAGES;
+    out->path = "/v1/messages";
+    ps->anth_fill = 1;
+    return 0;
+}
+
+/* A bare line is the body itself; an optional custom_id is taken out of it. */
+static int job_shape_bare(job_pstate_t *ps, char *err, size_t errlen)
+{
+    ps->body = json_incref(ps->root);
+    ps->idv = json_object_get(ps->body, "custom_id");
+    if (ps->idv) {
+        if (job_check_id(ps->idv, err, errlen) < 0)
             return -1;
-        }
+        ps->own_id = json_incref(ps->idv);
+        json_object_del(ps->body, "custom_id");
     }
+    return 0;
+}
 
-    /* DECODE_ANY so that "[1]" or "42" get the clearer message below */
-    root = json_loadb(line, len, JSON_DECODE_ANY, &jerr);
-    if (!root) {
-        job_show(jerr.text, show, sizeof show);
-        snprintf(err, errlen, "invalid JSON: %s (column %d)", show, jerr.column);
-        goto out;
-    }
-    if (!json_is_object(root)) {
-        snprintf(err, errlen, "not a JSON object");
-        goto out;
-    }
+/* model: from the body, else the default.  Returns the body's model value
+ * (borrowed) or NULL with err set. */
+static json_t *job_model(json_t *body, const job_defaults_t *defs, char *err, size_t errlen)
+{
+    json_t *model = json_object_get(body, "model");
 
-    url = json_object_get(root, "url");
-    params = json_object_get(root, "params");
-    if (url || json_object_get(root, "body"))
-        shape = 1;
-    else if (params)
-        shape = 2;
-    else
-        shape = 3;
-
-    if (shape != 3) {
-        idv = json_object_get(root, "custom_id");
-        if (!idv) {
-            snprintf(err, errlen, "missing \"custom_id\"");
-            goto out;
-        }
-        if (job_check_id(idv, err, errlen) < 0)
-            goto out;
-    }
-
-    if (shape == 1) {
-        v = json_object_get(root, "method");
-        if (v && !(json_is_string(v) && strcmp(json_string_value(v), "POST") == 0)) {
-            snprintf(err, errlen, "method must be POST");
-            goto out;
-        }
-        if (!url) {
-            snprintf(err, errlen, "missing \"url\"");
-            goto out;
-        }
-        if (!json_is_string(url)) {
-            snprintf(err, errlen, "\"url\" must be a string");
-            goto out;
-        }
-        out->path = job_endpoint_path(json_string_value(url), &out->endpoint);
-        if (!out->path) {
-            job_show(json_string_value(url), show, sizeof show);
-            snprintf(err, errlen, "unsupported url \"%s\" (supported: %s)", show, job_supported);
-            goto out;
-        }
-        body = json_object_get(root, "body");
-        if (!body) {
-            snprintf(err, errlen, "missing \"body\"");
-            goto out;
-        }
-        if (!json_is_object(body)) {
-            snprintf(err, errlen, "\"body\" must be an object");
-            goto out;
-        }
-        json_incref(body);
-        out->dialect = out->endpoint == EP_MESSAGES ? DIALECT_ANTHROPIC : DIALECT_OPENAI;
-        anth_fill = out->dialect == DIALECT_ANTHROPIC;
-    } else if (shape == 2) {
-        if (!json_is_object(params)) {
-            snprintf(err, errlen, "\"params\" must be an object");
-            goto out;
-        }
-        body = json_incref(params);
-        out->dialect = DIALECT_ANTHROPIC;
-        out->endpoint = EP_MESSAGES;
-        out->path = "/v1/messages";
-        anth_fill = 1;
-    } else {
-        body = json_incref(root);
-        idv = json_object_get(body, "custom_id");
-        if (idv) {
-            if (job_check_id(idv, err, errlen) < 0)
-                goto out;
-            own_id = json_incref(idv);
-            json_object_del(body, "custom_id");
-        }
-    }
-
-    /* model: from the body, else the default */
-    model = json_object_get(body, "model");
     if (!model || json_is_null(model)) {
         if (!defs || !defs->model || !defs->model[0]) {
             snprintf(err, errlen, "no model: set \"model\" or pass --model");
-            goto out;
+            return NULL;
         }
         model = json_string(defs->model);
         if (!model) {
             snprintf(err, errlen, "--model is not valid UTF-8");
-            goto out;
+            return NULL;
         }
         if (json_object_set_new(body, "model", model) < 0) {
             snprintf(err, errlen, "out of memory");
-            goto out;
+            return NULL;
         }
     } else if (!json_is_string(model)) {
         snprintf(err, errlen, "\"model\" must be a string");
-        goto out;
+        return NULL;
     } else if (json_string_length(model) == 0) {
         snprintf(err, errlen, "\"model\" is empty");
-        goto out;
+        return NULL;
     }
+    return model;
+}
 
-    if (shape == 3) {
-        const char *m = json_string_value(model);
-        int has_msgs = job_has_key(body, "messages");
-        int has_input = job_has_key(body, "input");
-        json_t *prompt = json_object_get(body, "prompt");
+/* Bare lines: dialect (from --provider or the model name), endpoint (from
+ * the fields present), "prompt" rewritten to chat messages, and the default
+ * max_tokens. */
+static int job_complete_bare(job_pstate_t *ps, json_t *model, const job_defaults_t *defs,
+                             job_t *out, char *err, size_t errlen)
+{
+    const char *m = json_string_value(model), *mkey;
+    json_t *body = ps->body;
+    int has_msgs = job_has_key(body, "messages");
+    int has_input = job_has_key(body, "input");
+    json_t *prompt = json_object_get(body, "prompt");
 
-        if (defs && defs->dialect >= 0)
-            out->dialect = defs->dialect == DIALECT_ANTHROPIC ? DIALECT_ANTHROPIC
-                                                               : DIALECT_OPENAI;
-        else
-            out->dialect = strncmp(m, "claude", 6) == 0 ? DIALECT_ANTHROPIC
-                                                         : DIALECT_OPENAI;
-        if (has_msgs) {
-            out->endpoint = out->dialect == DIALECT_ANTHROPIC ? EP_MESSAGES : EP_CHAT;
-        } else if (has_input) {
-            if (out->dialect == DIALECT_ANTHROPIC) {
-                snprintf(err, errlen,
-                         "Anthropic requests take \"messages\", not \"input\"");
-                goto out;
-            }
-            out->endpoint = strstr(m, "embedding") ? EP_EMBEDDINGS : EP_RESPONSES;
-        } else if (prompt && !json_is_null(prompt)) {
-            json_t *nb;
-
-            if (!json_is_string(prompt)) {
-                snprintf(err, errlen, "\"prompt\" must be a string");
-                goto out;
-            }
-            nb = job_prompt_to_chat(body, model);
-            if (!nb) {
-                snprintf(err, errlen, "out of memory");
-                goto out;
-            }
-            json_decref(body);
-            body = nb;
-            out->endpoint = out->dialect == DIALECT_ANTHROPIC ? EP_MESSAGES : EP_CHAT;
-        } else {
-            snprintf(err, errlen, "line needs \"messages\", \"input\" or \"prompt\"");
-            goto out;
+    if (defs && defs->dialect >= 0)
+        out->dialect = defs->dialect == DIALECT_ANTHROPIC ? DIALECT_ANTHROPIC
+                                                           : DIALECT_OPENAI;
+    else
+        out->dialect = strncmp(m, "claude", 6) == 0 ? DIALECT_ANTHROPIC
+                                                     : DIALECT_OPENAI;
+    if (has_msgs) {
+        out->endpoint = out->dialect == DIALECT_ANTHROPIC ? EP_MESSAGES : EP_CHAT;
+    } else if (has_input) {
+        if (out->dialect == DIALECT_ANTHROPIC) {
+            snprintf(err, errlen,
+                     "Anthropic requests take \"messages\", not \"input\"");
+            return -1;
         }
-        out->path = job_path_of(out->endpoint);
-        /* default max_tokens for bare lines (not embeddings) */
-        if (defs && defs->max_tokens > 0 && out->endpoint != EP_EMBEDDINGS &&
-            out->dialect != DIALECT_ANTHROPIC &&
-            !job_has_key(body, "max_tokens") &&
-            !job_has_key(body, "max_completion_tokens") &&
-            !job_has_key(body, "max_output_tokens")) {
-            mkey = out->endpoint == EP_RESPONSES ? "max_output_tokens" : "max_tokens";
-            if (json_object_set_new(body, mkey,
-                                    json_integer((json_int_t)defs->max_tokens)) < 0) {
-                snprintf(err, errlen, "out of memory");
-                goto out;
-            }
+        out->endpoint = strstr(m, "embedding") ? EP_EMBEDDINGS : EP_RESPONSES;
+    } else if (prompt && !json_is_null(prompt)) {
+        json_t *nb;
+
+        if (!json_is_string(prompt)) {
+            snprintf(err, errlen, "\"prompt\" must be a string");
+            return -1;
         }
-        anth_fill = out->dialect == DIALECT_ANTHROPIC;
+        nb = job_prompt_to_chat(body, model);
+        if (!nb) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        json_decref(body);
+        ps->body = body = nb;
+        out->endpoint = out->dialect == DIALECT_ANTHROPIC ? EP_MESSAGES : EP_CHAT;
+    } else {
+        snprintf(err, errlen, "line needs \"messages\", \"input\" or \"prompt\"");
+        return -1;
     }
+    out->path = job_path_of(out->endpoint);
+    /* default max_tokens for bare lines (not embeddings) */
+    if (defs && defs->max_tokens > 0 && out->endpoint != EP_EMBEDDINGS &&
+        out->dialect != DIALECT_ANTHROPIC &&
+        !job_has_key(body, "max_tokens") &&
+        !job_has_key(body, "max_completion_tokens") &&
+        !job_has_key(body, "max_output_tokens")) {
+        mkey = out->endpoint == EP_RESPONSES ? "max_output_tokens" : "max_tokens";
+        if (json_object_set_new(body, mkey,
+                                json_integer((json_int_t)defs->max_tokens)) < 0) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+    }
+    ps->anth_fill = out->dialect == DIALECT_ANTHROPIC;
+    return 0;
+}
+
+/* The fields every shape shares, read from the final body: Anthropic's
+ * required max_tokens, max_output, n / best_of, server context, tools and
+ * the prompt text walk. */
+static int job_body_fields(const job_pstate_t *ps, const job_defaults_t *defs,
+                           job_t *out, char *err, size_t errlen)
+{
+    json_t *body = ps->body, *v;
+    uint64_t mo = 0, tmp = 0;
+    int r1, r2, r3;
 
     /* Anthropic requires max_tokens: fill from the default, else refuse. */
-    if (anth_fill) {
+    if (ps->anth_fill) {
         if (!job_has_key(body, "max_tokens") && defs && defs->max_tokens > 0 &&
             json_object_set_new(body, "max_tokens",
                                 json_integer((json_int_t)defs->max_tokens)) < 0) {
             snprintf(err, errlen, "out of memory");
-            goto out;
+            return -1;
         }
         if (!job_has_key(body, "max_tokens")) {
             snprintf(err, errlen, "Anthropic requests need max_tokens "
                      "(set it in params or pass --max-tokens)");
-            goto out;
+            return -1;
         }
     }
 
     /* max_output: max_completion_tokens, then max_tokens, then max_output_tokens */
-    tmp = 0;
     r1 = job_pos_int(body, "max_completion_tokens", &tmp, err, errlen);
     if (r1 < 0)
-        goto out;
+        return -1;
     if (r1 > 0)
         mo = tmp;
     r2 = job_pos_int(body, "max_tokens", &tmp, err, errlen);
     if (r2 < 0)
-        goto out;
+        return -1;
     if (r2 > 0 && !mo)
         mo = tmp;
     r3 = job_pos_int(body, "max_output_tokens", &tmp, err, errlen);
     if (r3 < 0)
-        goto out;
+        return -1;
     if (r3 > 0 && !mo)
         mo = tmp;
     out->max_output = mo;
@@ -615,7 +576,7 @@ int job_parse(const char *line, size_t len, uint64_t lineno,
         if (!json_is_integer(v) || json_integer_value(v) < 1 ||
             json_integer_value(v) > (json_int_t)UINT32_MAX) {
             snprintf(err, errlen, "\"n\" must be an integer >= 1");
-            goto out;
+            return -1;
         }
         if (out->dialect == DIALECT_OPENAI)
             out->n = (uint32_t)json_integer_value(v);
@@ -653,11 +614,19 @@ int job_parse(const char *line, size_t len, uint64_t lineno,
                          &out->text_bytes, &out->nontext_parts);
         }
     }
+    return 0;
+}
 
-    model = json_object_get(body, "model");
-    out->model = strdup(json_string_value(model));
-    if (idv) {
-        out->custom_id = strdup(json_string_value(idv));
+/* Copies what survives the tree into the job: model, custom_id (or
+ * "line-N"), the compact body text and the key. */
+static int job_finish(const job_pstate_t *ps, size_t len, uint64_t lineno,
+                      const job_defaults_t *defs, job_t *out, char *err, size_t errlen)
+{
+    json_t *body = ps->body;
+
+    out->model = strdup(json_string_value(json_object_get(body, "model")));
+    if (ps->idv) {
+        out->custom_id = strdup(json_string_value(ps->idv));
     } else {
         char idbuf[32];
 
@@ -677,13 +646,89 @@ int job_parse(const char *line, size_t len, uint64_t lineno,
     if (!out->model || !out->custom_id ||
         (!out->body && !(defs && (defs->flags & JOB_NO_BODY)))) {
         snprintf(err, errlen, "out of memory");
-        goto out;
+        return -1;
     }
     if (defs && (defs->flags & JOB_WANT_KEY) &&
         canon_request_key(dialect_name(out->dialect), out->path, body, out->key) == 0)
         out->has_key = 1;
     else if (defs && (defs->flags & JOB_RAW_KEY) && out->body)
         job_raw_key(out);
+    return 0;
+}
+
+static void job_reset(job_t *out, uint64_t ordinal, uint64_t lineno)
+{
+    memset(out, 0, sizeof *out);
+    out->ordinal = ordinal;
+    out->lineno = lineno;
+    out->n = 1;
+}
+
+int job_parse(const char *line, size_t len, uint64_t lineno,
+              const job_defaults_t *defs, job_t *out, char *err, size_t errlen)
+{
+    job_pstate_t ps = { NULL, NULL, NULL, NULL, 0 };
+    json_error_t jerr;
+    json_t *model;
+    uint64_t ordinal = out->ordinal;
+    job_shape_t shape;
+    int rc = -1, r;
+
+    job_reset(out, ordinal, lineno);
+    if (errlen > 0)
+        err[0] = '\0';
+
+    if (defs && (defs->flags & JOB_FAST) && !(defs->flags & JOB_WANT_KEY)) {
+        int f = job_parse_fast(line, len, defs, out);
+        if (f == 1)
+            return 0;
+        job_release(out);
+        job_reset(out, ordinal, lineno);
+        if (f < 0) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+    }
+
+    if (len >= 3 && memcmp(line, "\xef\xbb\xbf", 3) == 0) {
+        snprintf(err, errlen, lineno == 1
+                 ? "the file starts with a UTF-8 byte-order mark (BOM); save it without one"
+                 : "the line starts with a UTF-8 byte-order mark (BOM); remove it");
+        goto out;
+    }
+    /* DECODE_ANY so that "[1]" or "42" get the clearer message below;
+     * ALLOW_NUL: "\u0000" in a string is valid JSON and is sent as written */
+    ps.root = json_loadb(line, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+    if (!ps.root) {
+        job_json_error(&jerr, err, errlen);
+        goto out;
+    }
+    if (!json_is_object(ps.root)) {
+        snprintf(err, errlen, "not a JSON object");
+        goto out;
+    }
+
+    shape = job_shape_of(ps.root);
+    switch (shape) {
+    case JOB_SHAPE_OPENAI_BATCH:
+        r = job_shape_openai_batch(&ps, out, err, errlen);
+        break;
+    case JOB_SHAPE_ANTHROPIC_BATCH:
+        r = job_shape_anthropic_batch(&ps, out, err, errlen);
+        break;
+    default:
+        r = job_shape_bare(&ps, err, errlen);
+        break;
+    }
+    if (r < 0)
+        goto out;
+    if (!(model = job_model(ps.body, defs, err, errlen)))
+        goto out;
+    if (shape == JOB_SHAPE_BARE && job_complete_bare(&ps, model, defs, out, err, errlen) < 0)
+        goto out;
+    if (job_body_fields(&ps, defs, out, err, errlen) < 0 ||
+        job_finish(&ps, len, lineno, defs, out, err, errlen) < 0)
+        goto out;
     rc = 0;
 
 out:
@@ -692,8 +737,8 @@ out:
         out->ordinal = ordinal;
         out->lineno = lineno;
     }
-    json_decref(own_id);
-    json_decref(body);
-    json_decref(root);
+    json_decref(ps.own_id);
+    json_decref(ps.body);
+    json_decref(ps.root);
     return rc;
 }

@@ -1,17 +1,18 @@
 /*
  * job: one input line parsed into the request to send.
  *
- * Three line shapes are accepted:
- *   1. OpenAI batch: {"custom_id","method":"POST","url":"/v1/...","body":{..}}
+ * Three line shapes are accepted (job_shape_t in job.c, one function each):
+ *   1. JOB_SHAPE_OPENAI_BATCH: {"custom_id","method":"POST","url":"/v1/...","body":{..}}
  *      urls: /v1/chat/completions, /v1/completions, /v1/embeddings,
  *      /v1/responses (also accepted without the /v1 prefix).
- *   2. Anthropic batch: {"custom_id","params":{..}} -> POST /v1/messages.
- *   3. A bare request body ({"model","messages",..}, {"input",..}) or
+ *   2. JOB_SHAPE_ANTHROPIC_BATCH: {"custom_id","params":{..}} -> POST /v1/messages.
+ *   3. JOB_SHAPE_BARE, a request body ({"model","messages",..}, {"input",..}) or
  *      {"prompt":"..."}: completed from the defaults (model, max_tokens) and
  *      given custom_id "line-N" (N = the 1-based line number).
  *
  * The job owns every pointer in it (job_release frees them).  body is the
- * compact JSON text to send.
+ * compact JSON text to send.  The shapes and their files are listed in
+ * formats/README.md.
  */
 #ifndef LLMB_JOB_H
 #define LLMB_JOB_H
@@ -31,7 +32,7 @@ typedef enum endpoint {
     EP_MESSAGES           /* /v1/messages (Anthropic) */
 } endpoint_t;
 
-/* How bare lines (shape 3) are completed. */
+/* How bare lines (JOB_SHAPE_BARE) are completed. */
 typedef struct job_defaults {
     const char *model;        /* --model, or NULL */
     uint64_t    max_tokens;   /* --max-tokens, 0 = not given */

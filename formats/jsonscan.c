@@ -94,9 +94,9 @@ static const char *scan_string(const char *p, const char *end)
                     p += 6;
                 } else if (u >= 0xdc00 && u <= 0xdfff) {
                     return NULL;
-                } else if (u == 0) {
-                    return NULL;               /* jansson refuses \u0000 too */
                 }
+                /* \u0000 is valid JSON; jansson takes it with JSON_ALLOW_NUL,
+                 * which every parse of a reply or an input line passes */
                 break;
             }
             default:
@@ -114,9 +114,9 @@ static const char *scan_string(const char *p, const char *end)
     return NULL;
 }
 
-/* Numbers jansson cannot hold are refused, so that whatever this scanner
- * accepts, the full parser accepts too: integers outside int64, reals that
- * overflow a double. */
+/* For jsonscan_validate, numbers jansson cannot hold are refused, so that
+ * whatever it accepts, the full parser accepts too: integers outside
+ * int64, reals that overflow a double.  jsonscan_validate_rfc takes any. */
 static int number_fits(const char *s, size_t n, int is_real)
 {
     char small[128], *buf = small;
@@ -144,7 +144,7 @@ static int number_fits(const char *s, size_t n, int is_real)
     return ok;
 }
 
-static const char *scan_number(const char *p, const char *end)
+static const char *scan_number(const char *p, const char *end, int any_number)
 {
     const char *start = p;
     int is_real = 0;
@@ -179,7 +179,7 @@ static const char *scan_number(const char *p, const char *end)
         while (p < end && *p >= '0' && *p <= '9')
             p++;
     }
-    return number_fits(start, (size_t)(p - start), is_real) ? p : NULL;
+    return any_number || number_fits(start, (size_t)(p - start), is_real) ? p : NULL;
 }
 
 static const char *scan_literal(const char *p, const char *end, const char *lit)
@@ -200,7 +200,7 @@ static const char *scan_key(const char *p, const char *end)
     return p + 1;
 }
 
-int jsonscan_validate(const char *text, size_t len)
+static int validate(const char *text, size_t len, int any_number)
 {
     /* stack of container kinds: 1 object, 2 array */
     unsigned char stack[JSONSCAN_MAX_DEPTH];
@@ -257,7 +257,7 @@ int jsonscan_validate(const char *text, size_t len)
                 p = scan_literal(p, end, "null");
                 break;
             default:
-                p = scan_number(p, end);
+                p = scan_number(p, end, any_number);
                 break;
             }
             if (!p)
@@ -286,6 +286,37 @@ int jsonscan_validate(const char *text, size_t len)
             break;
         }
     }
+}
+
+int jsonscan_validate(const char *text, size_t len)
+{
+    return validate(text, len, 0);
+}
+
+int jsonscan_validate_rfc(const char *text, size_t len)
+{
+    return validate(text, len, 1);
+}
+
+size_t jsonscan_compact(const char *text, size_t len, char *out)
+{
+    size_t i, o = 0;
+    int in_str = 0;
+
+    for (i = 0; i < len; i++) {
+        char c = text[i];
+        if (in_str) {
+            out[o++] = c;
+            if (c == '\\' && i + 1 < len)
+                out[o++] = text[++i];
+            else if (c == '"')
+                in_str = 0;
+        } else if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+            in_str = c == '"';
+            out[o++] = c;
+        }
+    }
+    return o;
 }
 
 /* p at the opening quote of a string in validated text: after its closing

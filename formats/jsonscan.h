@@ -6,9 +6,13 @@
  * jsonscan_validate() accepts exactly RFC 8259 JSON with strict UTF-8 (no
  * overlong forms, no surrogates, nothing above U+10FFFF), no raw control
  * characters in strings, nesting up to JSONSCAN_MAX_DEPTH, and optional
- * surrounding whitespace; like jansson, it refuses \u0000 and numbers a
- * 64-bit integer or a double cannot hold, so what it accepts, jansson
- * accepts too.  The other functions assume validated input.
+ * surrounding whitespace; \u0000 is accepted (jansson takes it with
+ * JSON_ALLOW_NUL, which every parse of a reply or input line passes).
+ * jsonscan_validate refuses numbers a 64-bit integer or a double cannot
+ * hold, so what it accepts, jansson accepts too; jsonscan_validate_rfc
+ * takes any number the grammar allows (replies are valid JSON even when
+ * jansson cannot hold one of their numbers).  The other functions assume
+ * validated input.
  * Spans point into the caller's text; nothing is copied.
  */
 #ifndef LLMB_JSONSCAN_H
@@ -23,8 +27,14 @@ typedef struct jspan {
     size_t      n;
 } jspan_t;
 
-/* 0 if text is one valid JSON value, else -1. */
+/* 0 if text is one valid JSON value that jansson can parse, else -1. */
 int jsonscan_validate(const char *text, size_t len);
+/* 0 if text is one valid RFC 8259 JSON value (numbers of any size), else -1. */
+int jsonscan_validate_rfc(const char *text, size_t len);
+/* Copies validated JSON text to out without the whitespace between tokens
+ * (strings are copied as they are); out must hold len bytes.  Returns the
+ * length written.  The result is one line. */
+size_t jsonscan_compact(const char *text, size_t len, char *out);
 /* The value of member `key` of the object `obj` (a validated span that
  * starts, after whitespace, with '{').  Keys are compared byte for byte
  * with the raw key text.  1 found, 0 not found, -1 when it cannot say: not

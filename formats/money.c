@@ -62,7 +62,7 @@ int money_from_double_per_mtok(double usd_per_mtok, money_t *out)
     if (!out || !isfinite(usd_per_mtok) || usd_per_mtok < 0)
         return -1;
     pp = nearbyint(usd_per_mtok * 1e6);
-    if (!(pp < 9.2e18))
+    if (!(pp < MONEY_MAX_USD_PER_MTOK * 1e6))
         return -1;
     *out = (money_t)pp;
     return 0;

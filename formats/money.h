@@ -17,8 +17,12 @@ typedef int64_t money_t;
 /* Parses a decimal USD amount such as "12", "0.5", "1e2"-free "12.345" exactly.
  * Returns 0 on success, -1 on a malformed or out-of-range value. */
 int money_parse_usd(const char *s, money_t *out);
+/* The largest price money_from_double_per_mtok takes (USD per 1M tokens):
+ * 9.2e12 USD/Mtok is 9.2e18 picodollars per token, just under INT64_MAX. */
+#define MONEY_MAX_USD_PER_MTOK 9.2e12
 /* Converts a JSON real (USD per 1M tokens) into picodollars per token,
- * rounding to the nearest integer.  -1 if negative or out of range. */
+ * rounding to the nearest integer.  -1 if negative, not finite or over
+ * MONEY_MAX_USD_PER_MTOK. */
 int money_from_double_per_mtok(double usd_per_mtok, money_t *out);
 /* Formats as USD with `decimals` decimals (rounded half up), e.g. "1.234567". */
 void money_format(money_t m, int decimals, char *out, size_t outlen);

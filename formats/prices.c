@@ -122,9 +122,18 @@ static int prices_parse_model(const char *path, const char *name,
     for (i = 0; i < 4; i++) {
         r = prices_money_field(m, money_keys[i], money_dst[i]);
         if (r < 0) {
-            snprintf(err, errlen,
-                     "%s: model \"%s\": \"%s\" must be a non-negative number",
-                     path, name, money_keys[i]);
+            json_t *bad = json_object_get(m, money_keys[i]);
+            if (json_is_number(bad))
+                snprintf(err, errlen,
+                         "%s: model \"%s\": \"%s\" is %g, out of range: a price must be "
+                         "a number of USD per 1M tokens from 0 to %.0f",
+                         path, name, money_keys[i], json_number_value(bad),
+                         MONEY_MAX_USD_PER_MTOK);
+            else
+                snprintf(err, errlen,
+                         "%s: model \"%s\": \"%s\" must be a number of USD per 1M tokens "
+                         "from 0 to %.0f",
+                         path, name, money_keys[i], MONEY_MAX_USD_PER_MTOK);
             return -1;
         }
         if (r == 0 && i < 2) {

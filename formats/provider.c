@@ -4,9 +4,9 @@
  * The classification table is in provider.h; this file applies it the same
  * way for both dialects (error bodies are read in both shapes, since a
  * proxy or a mock may answer in either) and leaves usage extraction to
- * provider_openai.c / provider_anthropic.c.  Also parses the server's
- * retry hints (retry-after-ms, retry-after as seconds or HTTP-date) with
- * its own calendar code: no clock (now_ms is passed in), no locale, no TZ.
+ * provider_openai.c / provider_anthropic.c.  Also reads the server's
+ * retry hints (retry-after-ms, retry-after as seconds or an HTTP-date, the
+ * latter parsed by timefmt.c): no clock (now_ms is passed in).
  *
  * The outcome owns the parsed body (json_decref in outcome_release).
  * Error messages copied from the server are scrubbed of anything that
@@ -18,7 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "civil.h"
+#include "timefmt.h"
 #include "provider_int.h"
 #include "jsonscan.h"
 
@@ -27,6 +27,11 @@
 const char *provider_default_base_url(dialect_t d)
 {
     return d == DIALECT_ANTHROPIC ? "https://api.anthropic.com" : "https://api.openai.com/v1";
+}
+
+const char *provider_base_url_env(dialect_t d)
+{
+    return d == DIALECT_ANTHROPIC ? "ANTHROPIC_BASE_URL" : "OPENAI_BASE_URL";
 }
 
 void outcome_init(outcome_t *o)
@@ -130,7 +135,7 @@ const char *provider_request_id(const headers_t *h)
     return (v && *v) ? v : NULL;
 }
 
-/* ---- time parsing ------------------------------------------------------ */
+/* ---- retry hints ------------------------------------------------------- */
 
 static int prov_isdigit(char c)
 {
@@ -140,126 +145,6 @@ static int prov_isdigit(char c)
 static int prov_isalpha(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-/* Reads min..max digits; -1 if fewer than min. */
-static int prov_num(const char **p, int min, int max)
-{
-    int v = 0, n = 0;
-
-    while (n < max && prov_isdigit(**p)) {
-        v = v * 10 + (**p - '0');
-        (*p)++;
-        n++;
-    }
-    return n >= min ? v : -1;
-}
-
-/* Skips at least one space. */
-static int prov_spaces(const char **p)
-{
-    if (**p != ' ')
-        return -1;
-    while (**p == ' ')
-        (*p)++;
-    return 0;
-}
-
-static int prov_month(const char **p)
-{
-    static const char names[] = "janfebmaraprmayjunjulaugsepoctnovdec";
-    char m[3];
-    int i;
-
-    for (i = 0; i < 3; i++) {
-        if (!prov_isalpha((*p)[i]))
-            return -1;
-        m[i] = prov_lower((*p)[i]);
-    }
-    if (prov_isalpha((*p)[3]))
-        return -1;
-    for (i = 0; i < 12; i++) {
-        if (memcmp(names + 3 * i, m, 3) == 0) {
-            *p += 3;
-            return i + 1;
-        }
-    }
-    return -1;
-}
-
-static int prov_hms(const char **p, int *h, int *mi, int *s)
-{
-    if ((*h = prov_num(p, 2, 2)) < 0 || *(*p)++ != ':' ||
-        (*mi = prov_num(p, 2, 2)) < 0 || *(*p)++ != ':' ||
-        (*s = prov_num(p, 2, 2)) < 0)
-        return -1;
-    return 0;
-}
-
-static int prov_zone_end(const char *p)
-{
-    if (prov_spaces(&p) < 0)
-        return -1;
-    if (strncmp(p, "GMT", 3) != 0 && strncmp(p, "UTC", 3) != 0)
-        return -1;
-    p += 3;
-    while (*p == ' ')
-        p++;
-    return *p == '\0' ? 0 : -1;
-}
-
-int64_t http_date_ms(const char *s)
-{
-    const char *p = s;
-    int y, mon, d, h, mi, sec;
-
-    if (!s)
-        return -1;
-    while (*p == ' ')
-        p++;
-    if (!prov_isalpha(*p))
-        return -1;
-    while (prov_isalpha(*p))
-        p++;                        /* weekday, not checked */
-    if (*p == ',') {
-        p++;
-        if (prov_spaces(&p) < 0 || (d = prov_num(&p, 1, 2)) < 0)
-            return -1;
-        if (*p == '-') {
-            /* RFC 850: Sunday, 06-Nov-94 08:49:37 GMT */
-            const char *ys;
-            p++;
-            if ((mon = prov_month(&p)) < 0 || *p++ != '-')
-                return -1;
-            ys = p;
-            if ((y = prov_num(&p, 2, 4)) < 0)
-                return -1;
-            if (p - ys == 2)
-                y += y < 70 ? 2000 : 1900;
-            else if (p - ys != 4)
-                return -1;
-        } else {
-            /* IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT */
-            if (prov_spaces(&p) < 0 || (mon = prov_month(&p)) < 0 ||
-                prov_spaces(&p) < 0 || (y = prov_num(&p, 4, 4)) < 0)
-                return -1;
-        }
-        if (prov_spaces(&p) < 0 || prov_hms(&p, &h, &mi, &sec) < 0 ||
-            prov_zone_end(p) < 0)
-            return -1;
-    } else {
-        /* asctime: Sun Nov  6 08:49:37 1994 */
-        if (prov_spaces(&p) < 0 || (mon = prov_month(&p)) < 0 ||
-            prov_spaces(&p) < 0 || (d = prov_num(&p, 1, 2)) < 0 ||
-            prov_spaces(&p) < 0 || prov_hms(&p, &h, &mi, &sec) < 0 ||
-            prov_spaces(&p) < 0 || (y = prov_num(&p, 4, 4)) < 0)
-            return -1;
-        while (*p == ' ')
-            p++;
-        if (*p != '\0')
-            return -1;
-    }
-    return civil_epoch_ms(y, mon, d, h, mi, sec, 0);
 }
 
 /* "123" or "12.5" (units) -> ceil(value * unit_ms), capped; -1 if bad. */
@@ -443,6 +328,39 @@ static void prov_status_message(outcome_t *o, long status, const char *body,
     }
 }
 
+/* Usage from the "usage" member of a validated object, without a tree for
+ * the rest.  A usage object jansson cannot hold (a number wider than 64
+ * bits) leaves usage.present 0: the reply is charged as estimated. */
+static void prov_usage_of_member(dialect_t d, jspan_t usage, outcome_t *o)
+{
+    json_t *wrap = json_object();
+    json_t *u = json_loadb(usage.p, usage.n, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+
+    if (wrap && u && json_object_set_new(wrap, "usage", u) == 0)
+        provider_usage(d, wrap, &o->usage);
+    else
+        json_decref(u);
+    json_decref(wrap);
+}
+
+/* A 2xx body that is valid JSON (RFC 8259) but that jansson will not hold
+ * (a number wider than 64 bits, or too deep): still a success, embedded
+ * as its bytes.  Usage is read when the "usage" member can be found. */
+static int prov_rfc_success(dialect_t d, const char *body, size_t len, outcome_t *o)
+{
+    jspan_t all = { body, len }, us;
+
+    if (!body || !len || jsonscan_validate_rfc(body, len) != 0)
+        return 0;
+    all = jsonscan_trim(all);
+    if (all.p[0] != '{')
+        return 0;
+    o->kind = OUT_SUCCESS;
+    if (jsonscan_member(all, "usage", &us) == 1)
+        prov_usage_of_member(d, us, o);
+    return 1;
+}
+
 /* The common case without a jansson tree: a 2xx whose body is one valid
  * JSON object on one line.  Only its "usage" member is parsed; o->body
  * stays NULL (the caller embeds the bytes as they are).  0 if the full
@@ -452,7 +370,7 @@ static int prov_fast_success(dialect_t d, const char *body, size_t len, outcome_
     jspan_t all = { body, len }, us;
 
     if (!body || !len || memchr(body, '\n', len) || memchr(body, '\r', len) ||
-        jsonscan_validate(body, len) != 0)
+        jsonscan_validate_rfc(body, len) != 0)
         return 0;
     all = jsonscan_trim(all);
     if (all.p[0] != '{')
@@ -465,15 +383,7 @@ static int prov_fast_success(dialect_t d, const char *body, size_t len, outcome_
         return 1;
     }
     o->kind = OUT_SUCCESS;
-    {
-        json_t *wrap = json_object();
-        json_t *u = json_loadb(us.p, us.n, JSON_DECODE_ANY, NULL);
-        if (wrap && u && json_object_set_new(wrap, "usage", u) == 0)
-            provider_usage(d, wrap, &o->usage);
-        else
-            json_decref(u);
-        json_decref(wrap);
-    }
+    prov_usage_of_member(d, us, o);
     return 1;
 }
 
@@ -489,9 +399,11 @@ void provider_classify(dialect_t d, long status, const headers_t *h,
     if (status >= 200 && status < 300 && prov_fast_success(d, body, body_len, o))
         return;
     if (body && body_len > 0)
-        o->body = json_loadb(body, body_len, 0, NULL);
+        o->body = json_loadb(body, body_len, JSON_ALLOW_NUL, NULL);
 
     if (status >= 200 && status < 300) {
+        if (!o->body && prov_rfc_success(d, body, body_len, o))
+            return;
         if (!json_is_object(o->body)) {
             o->kind = OUT_RETRY;
             snprintf(o->code, sizeof(o->code), "invalid_response_body");

@@ -4,7 +4,10 @@
  * milliseconds) is passed in so parsing is testable with plain strings.
  *
  * Classification (the same for both dialects unless noted):
- *   success      2xx with a parseable JSON body
+ *   success      2xx whose body is a JSON object (any RFC 8259 JSON:
+ *                \u0000 in strings and numbers of any size included;
+ *                a usage number too wide for 64 bits leaves usage.present
+ *                0, so the reply is charged as estimated)
  *   retry        408, 409, 429 (rate limit), 500, 502, 503, 504, 529, other
  *                5xx, a truncated/unparseable 2xx body; x-should-retry: true
  *                makes any status retryable, x-should-retry: false makes a
@@ -24,12 +27,21 @@
 #include <jansson.h>
 #include "headers.h"
 #include "job.h"
+#include "timefmt.h"
+#include "usage.h"
 
-/* The Anthropic API version every request names (anthropic-version). */
+/* The Anthropic API version every Anthropic request names (one copy:
+ * the run and `llmbatch keys` both send PROVIDER_ANTHROPIC_VERSION_HEADER). */
 #define PROVIDER_ANTHROPIC_VERSION "2023-06-01"
-/* Each provider's API base when neither --base-url nor the environment
- * names one. */
+#define PROVIDER_ANTHROPIC_VERSION_HEADER "anthropic-version: " PROVIDER_ANTHROPIC_VERSION
+
+/* The base URL a dialect's requests go to when neither --base-url nor the
+ * environment variable provider_base_url_env(d) names one:
+ * "https://api.openai.com/v1" or "https://api.anthropic.com" (endpoint
+ * paths are joined with url_join, which drops a repeated "/v1"). */
 const char *provider_default_base_url(dialect_t d);
+/* "OPENAI_BASE_URL" or "ANTHROPIC_BASE_URL". */
+const char *provider_base_url_env(dialect_t d);
 
 typedef enum outcome_kind {
     OUT_SUCCESS = 0,
@@ -39,19 +51,6 @@ typedef enum outcome_kind {
     OUT_KEY_EXHAUSTED
 } outcome_kind_t;
 
-/* Normalised token usage.  `input` is billed at the input price, excluding
- * cached and cache-write tokens; `reasoning` is a part of `output`. */
-typedef struct usage {
-    uint64_t input;
-    uint64_t cached_input;
-    uint64_t cache_write;
-    uint64_t output;
-    uint64_t reasoning;
-    int      present;        /* 0: the body had no usable "usage"; 1: input
-                                and output counts; 2: only an input or total
-                                count (complete only for embeddings) */
-} usage_t;
-
 typedef struct outcome {
     outcome_kind_t kind;
     int      rate_limited;   /* a 429 that is about rate, not quota */
@@ -59,8 +58,10 @@ typedef struct outcome {
     usage_t  usage;
     json_t  *body;           /* parsed body (owned).  NULL if not JSON, and
                                 also for a success whose body is one JSON
-                                object on one line: only its usage is
-                                parsed, the caller embeds the bytes */
+                                object on one line, or holds a number
+                                jansson cannot (wider than 64 bits): only
+                                its usage is parsed, the caller embeds the
+                                bytes (results_success_raw) */
     char     code[64];       /* error code, e.g. "rate_limit_exceeded" */
     char     message[512];   /* server's message or our reason */
 } outcome_t;
@@ -87,8 +88,5 @@ int provider_should_retry(const headers_t *h);
 
 /* The request id header: x-request-id, else request-id; NULL if none. */
 const char *provider_request_id(const headers_t *h);
-
-/* Parses an HTTP-date; returns epoch ms or -1. */
-int64_t http_date_ms(const char *s);
 
 #endif

@@ -13,6 +13,7 @@
 #define LLMB_RATELIMIT_HDR_H
 #include <stdint.h>
 #include "headers.h"
+#include "timefmt.h"   /* rl_parse_duration_ms, rl_parse_rfc3339_ms */
 
 typedef struct rl_info {
     int64_t limit_requests, remaining_requests, reset_requests_ms;
@@ -21,9 +22,5 @@ typedef struct rl_info {
 
 /* Returns 1 if any rate-limit header was found, else 0. */
 int rl_parse_headers(const headers_t *h, int64_t now_ms, rl_info_t *out);
-/* Go duration -> ms (rounded up).  0 on success, -1 if malformed. */
-int rl_parse_duration_ms(const char *s, int64_t *ms);
-/* RFC 3339 -> epoch ms.  0 on success, -1 if malformed. */
-int rl_parse_rfc3339_ms(const char *s, int64_t *epoch_ms);
 
 #endif

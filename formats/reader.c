@@ -10,7 +10,9 @@
  * gzip: the first two bytes decide (1f 8b).  Members are inflated with
  * windowBits 15+16; at each member end the next bytes must start another
  * member (inflateReset) or be the end of the file.  EOF inside a member is
- * "truncated gzip stream"; other garbage is an error too.
+ * "truncated gzip stream"; other garbage is an error too, except zero bytes
+ * to the end of the file after the last member (tar-style padding, which
+ * gzip -t accepts).
  */
 #include "reader.h"
 #include "buf.h"
@@ -36,6 +38,8 @@ struct reader {
     int            failed;        /* a READER_ERR was returned */
     int            pending_err;   /* error to report once src is drained */
     int            at_eof;
+    int            zero_pad;      /* gzip: in the zero bytes after the last member */
+    uint64_t       jobs;          /* jobs returned by reader_next_job */
     uint64_t       raw_read;      /* bytes read from the file */
     uint64_t       lineno;
     z_stream       zs;
@@ -46,6 +50,8 @@ struct reader {
     size_t         src_len;
     size_t         src_pos;
     buf_t          line;
+    int            pinned;        /* every read checks the file is still `pin` */
+    reader_pin_t   pin;
     char           err[256];
 };
 
@@ -54,14 +60,64 @@ static void reader_set_err(reader_t *r, const char *msg)
     snprintf(r->err, sizeof r->err, "%s", msg);
 }
 
-/* read() that retries EINTR and fills as much of [p, p+n) as one call gives. */
-static ssize_t reader_read_fd(int fd, void *p, size_t n)
+static int pin_matches(const reader_pin_t *p, const struct stat *st)
+{
+    return p->dev == (uint64_t)st->st_dev && p->ino == (uint64_t)st->st_ino &&
+           p->size == (uint64_t)st->st_size &&
+           p->mtime_s == (int64_t)st->st_mtim.tv_sec &&
+           p->mtime_ns == (long)st->st_mtim.tv_nsec &&
+           p->ctime_s == (int64_t)st->st_ctim.tv_sec &&
+           p->ctime_ns == (long)st->st_ctim.tv_nsec;
+}
+
+void reader_pin_from_stat(reader_pin_t *p, const struct stat *st)
+{
+    memset(p, 0, sizeof(*p));
+    p->dev = (uint64_t)st->st_dev;
+    p->ino = (uint64_t)st->st_ino;
+    p->size = (uint64_t)st->st_size;
+    p->mtime_s = (int64_t)st->st_mtim.tv_sec;
+    p->mtime_ns = (long)st->st_mtim.tv_nsec;
+    p->ctime_s = (int64_t)st->st_ctim.tv_sec;
+    p->ctime_ns = (long)st->st_ctim.tv_nsec;
+}
+
+/* 0 if the pinned file is unchanged (or nothing is pinned); else -1 with
+ * the message in r->err. */
+static int reader_check_pin(reader_t *r)
+{
+    struct stat st;
+
+    if (!r->pinned)
+        return 0;
+    if (fstat(r->fd, &st) != 0) {
+        snprintf(r->err, sizeof r->err, "fstat: %s", strerror(errno));
+        return -1;
+    }
+    if (pin_matches(&r->pin, &st))
+        return 0;
+    snprintf(r->err, sizeof r->err, "the input file changed while the run was reading it "
+             "(%s); stopped before sending any line that was not validated (the jobs not sent "
+             "stay pending: restore the file to resume, or start over with --fresh)",
+             (uint64_t)st.st_size > r->pin.size ? "it grew"
+             : (uint64_t)st.st_size < r->pin.size ? "it shrank"
+             : "it was rewritten in place");
+    return -1;
+}
+
+/* read() that retries EINTR and fills as much of [p, p+n) as one call gives.
+ * -1: read error (errno); -2: the pinned file changed (message in r->err).
+ * The pin is checked after the read: a change that lands later cannot have
+ * affected the bytes just read. */
+static ssize_t reader_read_fd(reader_t *r, void *p, size_t n)
 {
     ssize_t got;
 
     do {
-        got = read(fd, p, n);
+        got = read(r->fd, p, n);
     } while (got < 0 && errno == EINTR);
+    if (got >= 0 && reader_check_pin(r) != 0)
+        return -2;
     return got;
 }
 
@@ -76,9 +132,10 @@ static int reader_read_raw(reader_t *r)
     r->zs.next_in = r->in;
     if (keep >= READER_BUFSZ || r->file_eof)
         return 0;
-    got = reader_read_fd(r->fd, r->in + keep, READER_BUFSZ - keep);
+    got = reader_read_fd(r, r->in + keep, READER_BUFSZ - keep);
     if (got < 0) {
-        snprintf(r->err, sizeof r->err, "read error: %s", strerror(errno));
+        if (got == -1)
+            snprintf(r->err, sizeof r->err, "read error: %s", strerror(errno));
         return -1;
     }
     if (got == 0)
@@ -95,9 +152,10 @@ static int reader_fill_plain(reader_t *r)
 
     if (r->file_eof)
         return 0;
-    got = reader_read_fd(r->fd, r->in, READER_BUFSZ);
+    got = reader_read_fd(r, r->in, READER_BUFSZ);
     if (got < 0) {
-        snprintf(r->err, sizeof r->err, "read error: %s", strerror(errno));
+        if (got == -1)
+            snprintf(r->err, sizeof r->err, "read error: %s", strerror(errno));
         return -1;
     }
     if (got == 0) {
@@ -129,6 +187,20 @@ static int reader_fill_gz(reader_t *r)
         if (r->member_done) {
             if (r->zs.avail_in == 0)
                 return 0;              /* file_eof here: clean end */
+            if (r->zero_pad || r->zs.next_in[0] == 0) {
+                /* tar-style zero padding after the last member, as gzip -t
+                 * accepts it: only zero bytes may follow, to the end */
+                for (size_t i = 0; i < r->zs.avail_in; i++) {
+                    if (r->zs.next_in[i] != 0) {
+                        reader_set_err(r, "trailing garbage after gzip member");
+                        return -1;
+                    }
+                }
+                r->zero_pad = 1;
+                r->zs.next_in += r->zs.avail_in;
+                r->zs.avail_in = 0;
+                continue;
+            }
             if (r->zs.avail_in < 2 && !r->file_eof) {
                 if (reader_read_raw(r) < 0)
                     return -1;
@@ -218,7 +290,7 @@ reader_t *reader_open(const char *path, char *err, size_t errlen)
     }
     /* Sniff: read until we have 2 bytes or EOF. */
     while (r->in_len < 2) {
-        got = reader_read_fd(r->fd, r->in + r->in_len, READER_BUFSZ - r->in_len);
+        got = reader_read_fd(r, r->in + r->in_len, READER_BUFSZ - r->in_len);
         if (got < 0) {
             snprintf(err, errlen, "%s: %s", path, strerror(errno));
             goto err;
@@ -322,6 +394,39 @@ int reader_next(reader_t *r, const char **line, size_t *len, uint64_t *lineno)
     return READER_LINE;
 }
 
+int reader_is_blank(const char *line, size_t len)
+{
+    size_t k;
+
+    for (k = 0; k < len && (line[k] == ' ' || line[k] == '\t'); k++)
+        ;
+    return k == len;
+}
+
+int reader_next_job(reader_t *r, const char **line, size_t *len, uint64_t *lineno)
+{
+    int got;
+
+    for (;;) {
+        got = reader_next(r, line, len, lineno);
+        if (got == READER_LINE && reader_is_blank(*line, *len))
+            continue;
+        if (got == READER_LINE || got == READER_TOOLONG)
+            r->jobs++;
+        return got;
+    }
+}
+
+uint64_t reader_lines(const reader_t *r)
+{
+    return r->lineno;
+}
+
+uint64_t reader_jobs(const reader_t *r)
+{
+    return r->jobs;
+}
+
 const char *reader_error(const reader_t *r)
 {
     return r->err;
@@ -337,6 +442,13 @@ uint64_t reader_raw_offset(const reader_t *r)
     if (r->gz)
         return r->raw_read - r->zs.avail_in;
     return r->raw_read - (r->src_len - r->src_pos);
+}
+
+int reader_pin(reader_t *r, const reader_pin_t *pin)
+{
+    r->pin = *pin;
+    r->pinned = 1;
+    return reader_check_pin(r);
 }
 
 void reader_free(reader_t *r)
@@ -373,7 +485,9 @@ int input_fingerprint(const char *path, uint64_t *size, uint64_t *hash,
         goto out;
     }
     for (;;) {
-        got = reader_read_fd(fd, chunk, READER_FP_CHUNK);
+        do {
+            got = read(fd, chunk, READER_FP_CHUNK);
+        } while (got < 0 && errno == EINTR);
         if (got < 0) {
             snprintf(err, errlen, "%s: %s", path, strerror(errno));
             goto out;

@@ -30,6 +30,38 @@ enum reader_rc {
  * Returns NULL and writes a message naming the file into err on failure. */
 reader_t *reader_open(const char *path, char *err, size_t errlen);
 int  reader_next(reader_t *r, const char **line, size_t *len, uint64_t *lineno);
+/* The identity of a file's content, as fstat shows it. */
+typedef struct reader_pin {
+    uint64_t dev, ino, size;
+    int64_t  mtime_s, ctime_s;
+    long     mtime_ns, ctime_ns;
+} reader_pin_t;
+
+struct stat;
+void reader_pin_from_stat(reader_pin_t *p, const struct stat *st);
+/* Pins the file r reads to *pin (taken when it was validated): from now on,
+ * every read() is followed by an fstat, and a file that no longer matches
+ * (grew, shrank, rewritten: size, mtime, ctime, device, inode) makes
+ * reader_next() return READER_ERR, so no byte read after a change is ever
+ * returned.  Returns 0, or -1 if it already differs (reader_error() says
+ * how). */
+int  reader_pin(reader_t *r, const reader_pin_t *pin);
+
+/*
+ * The job rule, one copy for the validation pass and the run (the
+ * checkpoint's done-bitmap is indexed by it, so both must agree):
+ * reader_next, but lines of only spaces and tabs (or empty) are skipped.
+ * Every READER_LINE and READER_TOOLONG it returns is one job; jobs are
+ * numbered 0, 1, 2, ... in file order (the job's ordinal), so the ordinal
+ * of the job just returned is reader_jobs(r) - 1.
+ */
+int  reader_next_job(reader_t *r, const char **line, size_t *len, uint64_t *lineno);
+/* Lines read so far, blank ones included (the last line number). */
+uint64_t reader_lines(const reader_t *r);
+/* Jobs returned so far by reader_next_job. */
+uint64_t reader_jobs(const reader_t *r);
+/* 1 if line[0..len) holds only spaces and tabs (or nothing). */
+int  reader_is_blank(const char *line, size_t len);
 /* Message for the last READER_ERR, e.g. "truncated gzip stream". */
 const char *reader_error(const reader_t *r);
 int  reader_is_gzip(const reader_t *r);

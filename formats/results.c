@@ -10,6 +10,7 @@
  */
 #include "results.h"
 #include "canon.h"
+#include "jsonscan.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -39,6 +40,62 @@ static int results_id(buf_t *out, uint64_t seed, uint64_t ordinal)
         id[n++] = hex[(b >> i) & 15];
     id[n++] = '"';
     return buf_append(out, id, n);
+}
+
+/* Inverse of x ^ (x >> shift). */
+static uint64_t results_unxorshift(uint64_t y, int shift)
+{
+    uint64_t x = y;
+
+    for (int i = 0; i < 64 / shift + 1; i++)
+        x = y ^ (x >> shift);
+    return x;
+}
+
+/* Inverse of an odd multiplier mod 2^64 (Newton: each step doubles the
+ * correct low bits). */
+static uint64_t results_modinv(uint64_t m)
+{
+    uint64_t x = m;
+
+    for (int i = 0; i < 6; i++)
+        x *= 2 - m * x;
+    return x;
+}
+
+static uint64_t results_unsplitmix64(uint64_t z)
+{
+    z = results_unxorshift(z, 31);
+    z *= results_modinv(0x94d049bb133111ebULL);
+    z = results_unxorshift(z, 27);
+    z *= results_modinv(0xbf58476d1ce4e5b9ULL);
+    z = results_unxorshift(z, 30);
+    return z - 0x9e3779b97f4a7c15ULL;
+}
+
+int results_id_ordinal(const char *id, size_t len, uint64_t seed, uint64_t *ordinal)
+{
+    uint64_t a = 0, ord;
+    buf_t chk = BUF_INIT;
+    int ok;
+
+    if (len != RESULTS_ID_LEN || memcmp(id, "batch_req_", 10) != 0)
+        return 0;
+    for (size_t i = 10; i < 26; i++) {
+        char c = id[i];
+        int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (v < 0)
+            return 0;
+        a = a << 4 | (uint64_t)v;
+    }
+    ord = results_unsplitmix64(results_unsplitmix64(a) ^ seed);
+    /* the other 32 bits of the id must match too */
+    ok = results_id(&chk, seed, ord) == 0 && chk.len == len + 2 &&
+         memcmp(chk.data + 1, id, len) == 0;
+    buf_release(&chk);
+    if (ok)
+        *ordinal = ord;
+    return ok;
 }
 
 static int results_str(buf_t *out, const char *s)
@@ -122,6 +179,17 @@ int results_success_raw(buf_t *out, uint64_t seed, uint64_t ordinal,
 {
     size_t old = out->len;
     int use_raw = results_raw_ok(&raw, &raw_len);
+    char *compact = NULL;
+
+    /* no tree (jansson could not hold a number in it) and not one line:
+     * the valid JSON text without its line breaks */
+    if (!use_raw && !body && raw && raw_len && jsonscan_validate_rfc(raw, raw_len) == 0) {
+        if (!(compact = malloc(raw_len)))
+            return -1;
+        raw_len = jsonscan_compact(raw, raw_len, compact);
+        raw = compact;
+        use_raw = 1;
+    }
 
     if (results_head(out, seed, ordinal, custom_id) < 0 ||
         buf_printf(out, ",\"response\":{\"status_code\":%ld,\"request_id\":",
@@ -136,9 +204,11 @@ int results_success_raw(buf_t *out, uint64_t seed, uint64_t ordinal,
          buf_puts(out, ",\"llmbatch\":{\"dedup\":\"coalesced\"}") < 0) ||
         buf_puts(out, "}\n") < 0)
         goto err;
+    free(compact);
     return 0;
 
 err:
+    free(compact);
     return results_undo(out, old);
 }
 

@@ -4,6 +4,7 @@
  * continues counting without rounding.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "stats.h"
@@ -173,6 +174,29 @@ double stats_latency_pct(const stats_t *s, double pct)
     return 0;
 }
 
+json_t *stats_latency_hist_json(const stats_t *s)
+{
+    json_t *a = json_array();
+    int lo = 0, hi = STATS_LAT_BUCKETS - 1;
+
+    if (!a)
+        return NULL;
+    while (lo <= hi && !s->lat[lo])
+        lo++;
+    while (hi >= lo && !s->lat[hi])
+        hi--;
+    for (int b = lo; b <= hi; b++) {
+        /* the top bucket also holds everything above it: cap le_ms at int64 */
+        json_int_t le = b >= 63 ? (json_int_t)INT64_MAX : (json_int_t)((1ULL << b) - 1);
+        if (json_array_append_new(a, json_pack("{s:I,s:I}", "le_ms", le,
+                                               "count", (json_int_t)s->lat[b]))) {
+            json_decref(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
 json_t *json_usd(money_t m)
 {
     /* rounded to 1e-9 USD for display; exact values are in the _pp fields */
@@ -222,7 +246,7 @@ static void usage_from(const json_t *o, usage_t *u)
 json_t *stats_to_json(const stats_t *s)
 {
     json_t *j = json_object(), *models = json_object(), *keys = json_object(),
-           *status = json_object();
+           *status = stats_by_status_json(s);
 
     if (!j || !models || !keys || !status)
         goto fail;
@@ -241,13 +265,6 @@ json_t *stats_to_json(const stats_t *s)
                       "tokens_out", (json_int_t)k->tokens_out,
                       "n429", (json_int_t)k->n429, "cost_pp", (json_int_t)k->cost,
                       "state", k->state, "reason", k->reason));
-    }
-    for (int i = 0; i < 600; i++) {
-        char name[8];
-        if (!s->by_status[i])
-            continue;
-        snprintf(name, sizeof(name), "%d", i);
-        json_object_set_new(status, name, json_integer((json_int_t)s->by_status[i]));
     }
     json_object_set_new(j, "jobs_total", json_integer((json_int_t)s->jobs_total));
     json_object_set_new(j, "succeeded", json_integer((json_int_t)s->succeeded));

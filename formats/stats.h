@@ -2,7 +2,9 @@
  * stats: the counters of a job across all its runs: jobs, tokens, money per
  * model and per key, HTTP outcomes, cache.  Plain data: the runner fills it,
  * the checkpoint stores it (stats_to_json / stats_from_json) so a resumed
- * run's report covers the whole job, and formats/report renders it.
+ * run's report covers the whole job, and runner/report_run.c renders it
+ * (the run's report file and summary; runner/report_cmd.c for
+ * `llmbatch report`).
  * Money is in picodollars.
  */
 #ifndef LLMB_STATS_H
@@ -68,8 +70,10 @@ model_stats_t *stats_model(stats_t *s, const char *model);
 key_stats_t   *stats_key(stats_t *s, const char *name);
 void stats_add_usage(usage_t *into, const usage_t *u);
 /* Books one attempt's cost under its model and key (either may be NULL).
- * success: a reply whose usage u counts (requests, tokens); otherwise only
- * the cost (an attempt charged as possibly billed). */
+ * success: a reply whose usage u counts (requests, tokens; the key's
+ * tokens_in is input + cached + cache-write; an unpriced reply counts in
+ * unpriced_requests); otherwise only the cost (an attempt charged as
+ * possibly billed), so the breakdowns add up to the total spent. */
 void stats_account(stats_t *s, const char *model, const char *key_name, const usage_t *u,
                    money_t cost, int priced, int success);
 void stats_latency(stats_t *s, int64_t ms);
@@ -84,6 +88,11 @@ uint64_t stats_total_jobs(const stats_t *s, uint64_t bitmap_jobs);
 json_t *stats_usage_json(const usage_t *u);
 json_t *stats_by_model_json(const stats_t *s);
 json_t *stats_by_status_json(const stats_t *s);
+/* The latency histogram as [{"le_ms":N,"count":N},...]: bucket b holds
+ * latencies from the previous bucket's le_ms + 1 up to le_ms = 2^b - 1 ms
+ * (bucket 0 holds 0 ms).  From the first to the last non-empty bucket
+ * ([] when empty).  A new reference, or NULL when out of memory. */
+json_t *stats_latency_hist_json(const stats_t *s);
 
 /* Serialises the cumulative parts (not latency) for the checkpoint. */
 json_t *stats_to_json(const stats_t *s);

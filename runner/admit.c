@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "clock.h"
+#include "jsonscan.h"
 #include "results.h"
 #include "run_int.h"
 #include "sampling.h"
@@ -146,7 +147,7 @@ static slot_t *read_job(run_ctx_t *c, int *again)
 {
     admission_t *a = &c->adm;
     const char *line;
-    size_t len, k;
+    size_t len;
     uint64_t lineno, ord;
     char err[1024];
     slot_t *s;
@@ -154,7 +155,7 @@ static slot_t *read_job(run_ctx_t *c, int *again)
 
     *again = 0;
     for (;;) {
-        got = reader_next(a->rd, &line, &len, &lineno);
+        got = reader_next_job(a->rd, &line, &len, &lineno);   /* skips blank lines */
         if (got == READER_EOF) {
             a->rd_eof = 1;
             return NULL;
@@ -163,12 +164,6 @@ static slot_t *read_job(run_ctx_t *c, int *again)
             run_fatal(c, "%s: %s", c->o->input, reader_error(a->rd));
             a->rd_eof = 1;
             return NULL;
-        }
-        if (got == READER_LINE) {
-            for (k = 0; k < len && (line[k] == ' ' || line[k] == '\t'); k++)
-                ;
-            if (k == len)
-                continue;
         }
         ord = a->next_ordinal++;
         if (c->o->shard_n && ord % c->o->shard_n != c->o->shard_i)
@@ -192,7 +187,7 @@ static slot_t *read_job(run_ctx_t *c, int *again)
         if (job_parse(line, len, lineno, &a->defs, &s->job, err, sizeof(err)) != 0) {
             slot_free(c, s);
             if (c->o->skip_invalid) {
-                json_t *j = json_loadb(line, len, 0, NULL);
+                json_t *j = json_loadb(line, len, JSON_ALLOW_NUL, NULL);
                 const char *id = json_string_value(json_object_get(j, "custom_id"));
                 finish_invalid(c, ord, lineno, id && *id ? id : NULL, err);
                 json_decref(j);
@@ -255,7 +250,7 @@ static int serve_without_request(run_ctx_t *c, slot_t *s)
         int hit = cache_get(c->cache, &s->ckey, &body, &blen, &status, &cost);
         if (hit == 1) {
             json_t *j = json_loadb(body, blen, JSON_ALLOW_NUL, NULL);
-            if (j) {
+            if (j || jsonscan_validate_rfc(body, blen) == 0) {   /* valid JSON */
                 job_end_t e = { .ok = 1, .status = status, .body = body, .body_len = blen,
                                 .tree = j, .mark = RESULTS_MARK_CACHE, .cost = cost };
                 c->stats.cache_hits++;

@@ -81,7 +81,7 @@ int cache_key_of(dialect_t d, const char *path, const char *body, size_t len,
 
     if (!body || !out)
         return -1;
-    v = json_loadb(body, len, JSON_DECODE_ANY, NULL);
+    v = json_loadb(body, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
     if (!v)
         return -1;
     rc = canon_request_key(dialect_name(d), path, v, out->b);

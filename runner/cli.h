@@ -18,5 +18,9 @@ int keys_cmd(const char *keys_file, const char *base_url, int probe, const char 
  * ANTHROPIC_BASE_URL, else the provider's. */
 const char *cli_prices_path(const char *given);
 const char *cli_base_url(dialect_t d, const char *given);
+/* `llmbatch sort RESULTS --input INPUT [-o OUT]` (sort_cmd.c): RESULTS into
+ * input order, into OUT or in place.  0, 2 on a usage or input error
+ * (unreadable lines), 5 on an I/O error. */
+int sort_cmd(const char *results, const char *input, const char *out);
 
 #endif

@@ -21,7 +21,7 @@ const char *cli_prices_path(const char *given)
 
 const char *cli_base_url(dialect_t d, const char *given)
 {
-    const char *env = getenv(d == DIALECT_ANTHROPIC ? "ANTHROPIC_BASE_URL" : "OPENAI_BASE_URL");
+    const char *env = getenv(provider_base_url_env(d));
     if (given)
         return given;
     if (env && *env)

@@ -1,6 +1,6 @@
 /*
  * estimate: `llmbatch estimate INPUT` sends nothing: it runs the validation
- * pass (formats/scan) and prints jobs, tokens, the worst-case and expected
+ * pass (formats/validate) and prints jobs, tokens, the worst-case and expected
  * cost per model, the same through the providers' 50%-off batch APIs, and
  * whether the worst case fits --budget.
  */
@@ -11,7 +11,7 @@
 #include "cli.h"
 #include "run.h"
 #include "prices.h"
-#include "scan.h"
+#include "validate.h"
 
 int estimate_cmd(const char *input, const char *prices_path, const job_defaults_t *defs,
                  int have_budget, money_t budget)

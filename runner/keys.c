@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "keys.h"
 #include "ledger_redis.h"
 
@@ -102,13 +103,24 @@ static int keys_load_file(keys_t *ks, const char *path, char *err, size_t errlen
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
+    {
+        /* as ssh does for private keys: warn, do not refuse */
+        struct stat st;
+        if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077))
+            fprintf(stderr, "llmbatch: warning: %s holds API keys but other users may "
+                    "access it (mode %04o); make it private with: chmod 600 %s\n", path,
+                    (unsigned)(st.st_mode & 07777), path);
+    }
     while ((got = getline(&line, &cap, f)) != -1) {
         char *cur = line, *tok, *secret, *hash;
         const char *label = NULL;
         double rpm = 0, tpm = 0;
-        int dialect = -1;
+        int dialect = -1, dup = 0;
 
         lineno++;
+        /* a UTF-8 byte order mark (as some editors write) is not part of a key */
+        if (lineno == 1 && got >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0)
+            cur = line + 3;
         if ((hash = strchr(line, '#')) != NULL)
             *hash = '\0';
         secret = next_word(&cur);
@@ -142,6 +154,14 @@ static int keys_load_file(keys_t *ks, const char *path, char *err, size_t errlen
                 goto out;
             }
         }
+        for (size_t i = 0; i < ks->n && !dup; i++)
+            dup = strcmp(ks->v[i].secret, secret) == 0;
+        if (dup) {
+            /* listed twice it would count twice against its rpm=/tpm= */
+            fprintf(stderr, "llmbatch: warning: %s:%u: the same key as an earlier line; it "
+                    "is used once, with the attributes of its first line\n", path, lineno);
+            continue;
+        }
         if (keys_add(ks, secret, label, rpm, tpm, dialect)) {
             snprintf(err, errlen, "out of memory");
             goto out;
@@ -165,14 +185,33 @@ out:
     return rc;
 }
 
+/* Two keys with the same label, or the same last four characters, would
+ * be one series in the metrics and one entry in the report's by_key: the
+ * later ones get "#N" (N: their position among the keys). */
+static void keys_unique_names(keys_t *ks)
+{
+    for (size_t i = 1; i < ks->n; i++) {
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(ks->v[i].name, ks->v[j].name) == 0) {
+                char tmp[sizeof(ks->v[i].name)];
+                snprintf(tmp, sizeof(tmp), "%.60s#%zu", ks->v[i].name, i + 1);
+                memcpy(ks->v[i].name, tmp, sizeof(tmp));
+                break;
+            }
+        }
+    }
+}
+
 int keys_load(keys_t *ks, const char *path, char *err, size_t errlen)
 {
     const char *e;
 
     *ks = (keys_t){0};
     if (path) {
-        if (keys_load_file(ks, path, err, errlen) == 0)
+        if (keys_load_file(ks, path, err, errlen) == 0) {
+            keys_unique_names(ks);
             return 0;
+        }
         keys_release(ks);           /* a failed load leaves nothing behind */
         return -1;
     }
@@ -189,6 +228,7 @@ int keys_load(keys_t *ks, const char *path, char *err, size_t errlen)
             return -1;
         }
     }
+    keys_unique_names(ks);
     return 0;
 }
 

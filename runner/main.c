@@ -14,6 +14,7 @@
 #include "ledger_cmd.h"
 #include "merge_cmd.h"
 #include "shard.h"
+#include "report_html_cmd.h"
 #include "report_run.h"
 #include "run.h"
 
@@ -22,11 +23,13 @@ static const char usage_text[] =
 "  llmbatch run INPUT -o RESULTS [options]     run a batch (rerun the same command to resume)\n"
 "  llmbatch estimate INPUT [--prices FILE] [--budget USD]\n"
 "  llmbatch report RESULTS|CHECKPOINT [--prices FILE]\n"
+"  llmbatch report RESULTS|REPORT.json --html FILE   the run's report as one HTML page\n"
 "  llmbatch keys [--keys-file FILE] [--base-url URL] [--probe]\n"
 "  llmbatch cache stats DIR | cache prune DIR --older-than AGE\n"
 "  llmbatch ledger show NAME [--redis URL]     a shared ledger's live state (JSON)\n"
 "  llmbatch merge -o RESULTS [--errors FILE] [--report FILE] SHARD_RESULTS...\n"
 "                                              join the shards of one job (--shard)\n"
+"  llmbatch sort RESULTS --input INPUT [-o OUT]   put results into input order\n"
 "\n"
 "run options:\n"
 "  -o, --output FILE        results (OpenAI batch output format; .gz = gzip)\n"
@@ -45,16 +48,21 @@ static const char usage_text[] =
 "  --max-retries N          retries per job (default 6)\n"
 "  --timeout SEC            per request (default 600); --connect-timeout SEC (default 30)\n"
 "  --grace SEC              on Ctrl-C/SIGTERM, wait this long for requests in flight (30)\n"
+"  --no-slow-start          every key starts at full concurrency (servers you run yourself)\n"
 "  --max-wait SEC           a key whose rate limit asks for a longer wait is treated as\n"
 "                           exhausted for this run (default: wait, and say why)\n"
 "  --model M, --max-tokens N, --dialect openai|anthropic   complete bare lines\n"
 "  --skip-invalid           send invalid lines to the errors file instead of stopping\n"
+"  --ordered                when the run completes, put results and errors in input order\n"
+"  --retry-failed[=CODES]   run the failed jobs again (CODES: e.g. max_retries_exceeded,429,5xx;\n"
+"                           default: all but invalid_input)\n"
 "  --cache DIR              reuse successful replies (SQLite in DIR)\n"
 "  --dedup auto|all|off     coalesce identical requests in flight: auto (default)\n"
 "                           only deterministic ones (embeddings, temperature 0);\n"
 "                           --no-dedup = off\n"
 "  --status-file FILE       JSON counters, rewritten every second\n"
 "  --metrics FILE           Prometheus text format, rewritten every second\n"
+"  --html FILE              the report as a self-contained HTML page (charts)\n"
 "  --cacert FILE, --insecure   TLS trust (--insecure disables verification)\n"
 "  --fresh                  start over, moving old outputs aside\n"
 "  --ledger NAME            share --budget, --rpm, --tpm with every process naming\n"
@@ -156,9 +164,14 @@ static int common_opt(int argc, char **argv, int *i, run_opts_t *o, int *probe)
     else if (!strcmp(a, "--cache")) { TAKES_VALUE(); o->cache_dir = v; }
     else if (!strcmp(a, "--status-file")) { TAKES_VALUE(); o->status_file = v; }
     else if (!strcmp(a, "--metrics")) { TAKES_VALUE(); o->metrics_file = v; }
+    else if (!strcmp(a, "--html")) { TAKES_VALUE(); o->html_file = v; }
     else if (!strcmp(a, "--model")) { TAKES_VALUE(); o->defs.model = v; }
     else if (!strcmp(a, "--budget")) {
         TAKES_VALUE();
+        if (money_parse_usd(v, &o->budget) && *v && strspn(v, "0123456789.") == strlen(v) &&
+            strchr(v, '.') == strrchr(v, '.') && strspn(v, ".") < strlen(v))
+            return usage_err("--budget %s is above the largest allowed amount, %lld USD", v,
+                             (long long)(MONEY_MAX / MONEY_PER_USD)), -1;
         if (money_parse_usd(v, &o->budget) || o->budget <= 0)
             return usage_err("--budget needs a positive amount in USD, such as 25 or 2.50 (got \"%s\")", v), -1;
         o->have_budget = 1;
@@ -173,8 +186,8 @@ static int common_opt(int argc, char **argv, int *i, run_opts_t *o, int *probe)
         if (a[2] == 'r') o->rpm = (double)u; else o->tpm = (double)u;
     } else if (!strcmp(a, "--concurrency")) {
         TAKES_VALUE();
-        if (parse_u64(v, 1, 4096, &u))
-            return usage_err("--concurrency needs an integer from 1 to 4096 (got \"%s\")", v), -1;
+        if (parse_u64(v, 1, 16384, &u))
+            return usage_err("--concurrency needs an integer from 1 to 16384 (got \"%s\")", v), -1;
         o->concurrency = (int)u;
     } else if (!strcmp(a, "--max-retries")) {
         TAKES_VALUE();
@@ -225,7 +238,15 @@ static int common_opt(int argc, char **argv, int *i, run_opts_t *o, int *probe)
     }
     else if (!strcmp(a, "--fresh")) o->fresh = 1;
     else if (!strcmp(a, "--insecure")) o->insecure = 1;
+    else if (!strcmp(a, "--no-slow-start")) o->no_slow_start = 1;
     else if (!strcmp(a, "--skip-invalid")) o->skip_invalid = 1;
+    else if (!strcmp(a, "--ordered")) o->ordered = 1;
+    else if (!strcmp(a, "--retry-failed") || !strncmp(a, "--retry-failed=", 15)) {
+        char e[256];
+        if (retry_codes_parse(a[14] == '=' ? a + 15 : NULL, &o->retry_codes, e, sizeof e))
+            return usage_err("%s", e), -1;
+        o->retry_failed = 1;
+    }
     else if (!strcmp(a, "--no-dedup")) o->dedup = RUN_DEDUP_OFF;
     else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) o->quiet = 1;
     else if (!strcmp(a, "--progress")) o->progress = 1;
@@ -281,6 +302,27 @@ static int cmd_cache(int argc, char **argv)
     return usage_err("%s", "usage: llmbatch cache stats DIR | cache prune DIR --older-than AGE");
 }
 
+/* `llmbatch sort RESULTS --input INPUT [-o OUT]` (runner/sort_cmd.c) */
+static int sort_main(int argc, char **argv)
+{
+    const char *results = NULL, *input = NULL, *out = NULL;
+
+    for (int i = 2; i < argc; i++) {
+        if ((!strcmp(argv[i], "--input") || !strcmp(argv[i], "-o")) && i + 1 < argc) {
+            *(argv[i][1] == 'o' ? &out : &input) = argv[i + 1];
+            i++;
+        } else if (argv[i][0] != '-' && !results) {
+            results = argv[i];
+        } else {
+            return usage_err("sort: unexpected \"%s\"; usage: llmbatch sort RESULTS "
+                             "--input INPUT [-o OUT]", argv[i]);
+        }
+    }
+    if (!results || !input)
+        return usage_err("%s", "usage: llmbatch sort RESULTS --input INPUT [-o OUT]");
+    return sort_cmd(results, input, out);
+}
+
 int main(int argc, char **argv)
 {
     run_opts_t o;
@@ -303,6 +345,8 @@ int main(int argc, char **argv)
         return ledger_cmd(argc, argv);
     if (!strcmp(argv[1], "merge"))
         return merge_cmd(argc, argv);
+    if (!strcmp(argv[1], "sort"))
+        return sort_main(argc, argv);
     if (parse_args(argc, argv, 2, &o, !strcmp(argv[1], "keys") ? &probe : NULL, pos, 2, &npos))
         return RUN_EXIT_USAGE;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -319,6 +363,9 @@ int main(int argc, char **argv)
     } else if (!strcmp(argv[1], "estimate")) {
         rc = npos == 1 ? estimate_cmd(pos[0], o.prices, &o.defs, o.have_budget, o.budget)
                        : usage_err("%s", "usage: llmbatch estimate INPUT [--prices FILE] [--budget USD]");
+    } else if (!strcmp(argv[1], "report") && o.html_file) {
+        rc = npos == 1 ? report_html_cmd(pos[0], o.html_file)
+                       : usage_err("%s", "usage: llmbatch report RESULTS|REPORT.json --html FILE");
     } else if (!strcmp(argv[1], "report")) {
         rc = npos == 1 ? report_cmd(pos[0], cli_prices_path(o.prices))
                        : usage_err("%s", "usage: llmbatch report RESULTS|CHECKPOINT");

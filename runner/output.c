@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,14 @@ static int injected_enospc(size_t n)
     return 0;
 }
 
+void test_kill_point(const char *name)
+{
+    const char *e = getenv("LLMBATCH_TEST_KILL_AT");
+
+    if (e && strcmp(e, name) == 0)
+        raise(SIGKILL);
+}
+
 static int write_all(int fd, const char *p, size_t n)
 {
     if (injected_enospc(n))
@@ -63,8 +72,9 @@ static int write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
-int output_open(output_t *o, const char *path, uint64_t resume_size,
-                char *err, size_t errlen)
+/* gz: 1 gzip, 0 plain, -1 by the name (".gz") */
+static int output_open_mode(output_t *o, const char *path, uint64_t resume_size, int gz,
+                            char *err, size_t errlen)
 {
     struct stat st;
 
@@ -76,7 +86,7 @@ int output_open(output_t *o, const char *path, uint64_t resume_size,
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    o->gz = ends_with(path, ".gz");
+    o->gz = gz < 0 ? ends_with(path, ".gz") : gz;
     {
         int existed = access(path, F_OK) == 0;
         o->fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
@@ -124,6 +134,17 @@ int output_open(output_t *o, const char *path, uint64_t resume_size,
 fail:
     output_close(o);
     return -1;
+}
+
+int output_open(output_t *o, const char *path, uint64_t resume_size,
+                char *err, size_t errlen)
+{
+    return output_open_mode(o, path, resume_size, -1, err, errlen);
+}
+
+int output_open_new(output_t *o, const char *path, int gz, char *err, size_t errlen)
+{
+    return output_open_mode(o, path, 0, gz ? 1 : 0, err, errlen);
 }
 
 /* Runs deflate over input (flush = Z_NO_FLUSH or Z_FINISH) into pending. */

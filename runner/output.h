@@ -41,6 +41,9 @@ typedef struct output {
  * the checkpoint counts are gone).  -1 with a message in err. */
 int  output_open(output_t *o, const char *path, uint64_t resume_size,
                  char *err, size_t errlen);
+/* Creates (or empties) path, gzip when gz is set whatever the name (for
+ * temp files such as "results.jsonl.gz.reorder.tmp"). */
+int  output_open_new(output_t *o, const char *path, int gz, char *err, size_t errlen);
 /* Appends one line (len bytes, must end with '\n'). */
 int  output_append(output_t *o, const char *line, size_t len);
 /* Ends the gzip member, writes and fsyncs.  0, or -1 (errno kept). */
@@ -51,5 +54,10 @@ void output_close(output_t *o);
 int  fsync_dir_of(const char *path);
 /* Writes data to path atomically: temp file, fsync, rename, fsync dir. */
 int  write_file_atomic(const char *path, const void *data, size_t len);
+
+/* Test hook: when LLMBATCH_TEST_KILL_AT equals name (e.g. "reorder:2"),
+ * the process kills itself with SIGKILL there, as kill -9 would, so tests
+ * can crash at each step of a multi-step protocol deterministically. */
+void test_kill_point(const char *name);
 
 #endif

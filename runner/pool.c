@@ -29,8 +29,13 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
     /* a new status line starts a new header block (1xx, redirects) */
     if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0)
         headers_clear(&x->headers);
-    else if (headers_add_line(&x->headers, ptr, n))
-        return 0;
+    else {
+        int rc = headers_add_line(&x->headers, ptr, n);
+        if (rc != 0) {
+            x->hdr_too_big = rc == HEADERS_TOO_LARGE;
+            return 0;                 /* fails the transfer */
+        }
+    }
     return n;
 }
 
@@ -50,6 +55,15 @@ static int on_prereq(void *ud, char *conn_primary_ip, char *conn_local_ip,
     return CURL_PREREQFUNC_OK;
 }
 
+long pool_recv_buffer(long concurrency)
+{
+    long b = POOL_RECV_BUFFERS_TOTAL / (concurrency > 0 ? concurrency : 1);
+
+    if (b >= CURL_MAX_WRITE_SIZE)
+        return 0;                 /* libcurl's default, 16 KiB */
+    return b < POOL_RECV_BUFFER_MIN ? POOL_RECV_BUFFER_MIN : b;
+}
+
 int pool_init(pool_t *p, const pool_opts_t *o)
 {
     memset(p, 0, sizeof(*p));
@@ -60,6 +74,7 @@ int pool_init(pool_t *p, const pool_opts_t *o)
     snprintf(p->user_agent, sizeof(p->user_agent), "llmbatch/0.1 libcurl/%s",
              curl_version_info(CURLVERSION_NOW)->version);
     curl_multi_setopt(p->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    p->recv_buffer = pool_recv_buffer(o->max_host_connections);
     if (o->max_host_connections > 0) {
         curl_multi_setopt(p->multi, CURLMOPT_MAX_HOST_CONNECTIONS, o->max_host_connections);
         curl_multi_setopt(p->multi, CURLMOPT_MAXCONNECTS, o->max_host_connections);
@@ -128,6 +143,7 @@ static void xfer_put(pool_t *p, xfer_t *x)
     headers_clear(&x->headers);
     x->user = NULL;
     x->too_big = 0;
+    x->hdr_too_big = 0;
     x->sends = 0;
     x->next_free = p->free_list;
     p->free_list = x;
@@ -150,11 +166,12 @@ static void xfer_setup(pool_t *p, xfer_t *x)
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(e, CURLOPT_USERAGENT, p->user_agent);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    if (p->recv_buffer > 0)
+        curl_easy_setopt(e, CURLOPT_BUFFERSIZE, p->recv_buffer);
     if (p->opts.timeout_ms > 0)
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, p->opts.timeout_ms);
     if (p->opts.connect_timeout_ms > 0)
@@ -207,6 +224,11 @@ int pool_start(pool_t *p, const char *url, const struct curl_slist *headers,
     x->user = user;
     x->errbuf[0] = '\0';
     curl_easy_setopt(e, CURLOPT_URL, url);
+    /* Wait for a connection that may multiplex only where HTTP/2 is possible
+     * (TLS with ALPN).  Over plain http:// the server's HTTP version is only
+     * known from its first reply, so waiting would keep one request in
+     * flight until then. */
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, (long)(strncmp(url, "https://", 8) == 0));
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
     if (body) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
@@ -252,6 +274,7 @@ static void finish(pool_t *p, xfer_t *x, CURLcode code, pool_done_fn done, void 
     r.body_len = x->body.len;
     if (code != CURLE_OK)
         r.error = x->too_big ? "response body over 64 MiB"
+                 : x->hdr_too_big || headers_too_large_reason(x->errbuf) ? HEADERS_TOO_LARGE_MSG
                  : r.resend_blocked ? "connection closed before any reply (the request may have been processed)"
                  : x->errbuf[0] ? x->errbuf : curl_easy_strerror(code);
     curl_multi_remove_handle(p->multi, x->easy);

@@ -4,7 +4,9 @@
  * One xfer_t per request in flight, linked to its easy handle with
  * CURLOPT_PRIVATE; easy handles are recycled through a free list so their
  * connection state and buffers are reused.  Connections are kept alive and
- * shared by the multi handle; HTTP/2 is negotiated over TLS and multiplexed.
+ * shared by the multi handle; HTTP/2 is negotiated over TLS and multiplexed
+ * (CURLOPT_PIPEWAIT is set for https:// URLs only: over plain HTTP/1.1 it
+ * would hold every other transfer back until the first reply).
  * The pool never queues: the scheduler starts a transfer only when a slot is
  * free, so --timeout bounds the request's own time, never its wait.
  *
@@ -19,6 +21,13 @@
 #include "headers.h"
 
 #define POOL_MAX_BODY ((size_t)64 << 20)
+/* libcurl allocates one receive buffer per easy handle, 16 KiB by default:
+ * 64 MiB at concurrency 4096, most of the run's memory.  Their total is
+ * kept near POOL_RECV_BUFFERS_TOTAL: 16 KiB each up to concurrency 512,
+ * then smaller, down to POOL_RECV_BUFFER_MIN (a reply larger than the
+ * buffer only takes more reads). */
+#define POOL_RECV_BUFFERS_TOTAL (8L << 20)
+#define POOL_RECV_BUFFER_MIN    2048L
 
 typedef struct pool_opts {
     long        timeout_ms;          /* whole request, 0 = none */
@@ -36,6 +45,7 @@ typedef struct xfer {
     void              *user;
     int64_t            started_ms;
     int                too_big;
+    int                hdr_too_big;   /* headers_add_line refused the header block */
     int                sends;         /* times curl started sending it */
     struct xfer       *next_free;   /* free list */
     struct xfer       *prev, *next;  /* in-flight list */
@@ -62,10 +72,15 @@ typedef struct pool {
     xfer_t     *free_list;
     xfer_t     *active;
     int         inflight;
+    long        recv_buffer;   /* CURLOPT_BUFFERSIZE, 0 = libcurl's default */
     char        user_agent[64];
 } pool_t;
 
+/* opts.max_host_connections is the run's concurrency: it also sizes the
+ * receive buffers (pool_recv_buffer).  0 or -1. */
 int  pool_init(pool_t *p, const pool_opts_t *o);
+/* The CURLOPT_BUFFERSIZE used at `concurrency`, 0 for libcurl's default. */
+long pool_recv_buffer(long concurrency);
 void pool_release(pool_t *p);
 /* Builds a request header list from a NULL-terminated array of "Name:
  * value" lines (plus "Expect:").  Lists are built once per key, not per

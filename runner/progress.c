@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include "clock.h"
 #include "output.h"
+#include "promtext.h"
 #include "run_int.h"
 
 static uint64_t total_jobs(const run_ctx_t *c)
@@ -176,9 +177,12 @@ static void write_metrics(run_ctx_t *c)
     buf_puts(&b, "# HELP llmbatch_key_state 1 for the state each key is in.\n# TYPE llmbatch_key_state gauge\n");
     for (size_t i = 0; i < c->keys.n; i++) {
         key_state_t st = keys_state(&c->keys.v[i], now_ns);
-        for (int s = KEY_OK; s <= KEY_INVALID; s++)
-            buf_printf(&b, "llmbatch_key_state{key=\"%s\",state=\"%s\"} %d\n",
-                       c->keys.v[i].name, key_state_name((key_state_t)s), st == (key_state_t)s);
+        for (int s = KEY_OK; s <= KEY_INVALID; s++) {
+            buf_puts(&b, "llmbatch_key_state{key=\"");
+            prom_label_value(&b, c->keys.v[i].name);
+            buf_printf(&b, "\",state=\"%s\"} %d\n", key_state_name((key_state_t)s),
+                       st == (key_state_t)s);
+        }
     }
     if (b.len)
         replace_file(c->o->metrics_file, b.data, b.len);

@@ -7,8 +7,17 @@
 #include <string.h>
 #include "output.h"
 #include "reader.h"
+#include "report_html_cmd.h"
 #include "report_run.h"
 #include "run_int.h"
+#include "timeline.h"
+
+static const timeline_t *report_timeline;   /* see report_set_timeline() */
+
+void report_set_timeline(const timeline_t *tl)
+{
+    report_timeline = tl;
+}
 
 static const char *stop_name(int stop, int exit_code)
 {
@@ -74,6 +83,9 @@ static json_t *build_report(run_ctx_t *c, int exit_code)
     json_object_set_new(r, "latency_ms", json_pack("{s:f,s:f,s:f}",
         "p50", stats_latency_pct(s, 50), "p90", stats_latency_pct(s, 90),
         "p99", stats_latency_pct(s, 99)));
+    json_object_set_new(r, "latency_hist", stats_latency_hist_json(s));
+    if (report_timeline)
+        json_object_set_new(r, "timeline", timeline_to_json(report_timeline));
     json_object_set_new(r, "elapsed_s", json_real(s->elapsed_s));
     json_object_set_new(r, "runs", json_integer(s->runs));
     json_object_set_new(r, "cache", json_pack("{s:b,s:I,s:I,s:I,s:o}",
@@ -143,6 +155,8 @@ static void summary(run_ctx_t *c, int exit_code)
     }
     fprintf(stderr, "  results   %s\n  errors    %s\n  report    %s\n",
             c->o->results, c->files.errors_path, c->files.report_path);
+    if (c->o->html_file)
+        fprintf(stderr, "  html      %s\n", c->o->html_file);
     switch (exit_code) {
     case RUN_EXIT_BUDGET:
         fprintf(stderr, "llmbatch: stopped at the spend cap: the next job's worst-case cost "
@@ -174,6 +188,23 @@ void report_finish(run_ctx_t *c, int exit_code)
         fprintf(stderr, "llmbatch: cannot write the report %s: %s\n", c->files.report_path,
                 text ? strerror(errno) : "out of memory");
     free(text);
+    if (r && c->o->html_file)
+        report_html_write(r, c->o->html_file);
     json_decref(r);
     summary(c, exit_code);
+}
+
+void report_html_live(run_ctx_t *c)
+{
+    json_t *r;
+
+    if (!c->o->html_file)
+        return;
+    run_sync_stats(c);
+    if ((r = build_report(c, RUN_EXIT_OK))) {
+        json_object_set_new(r, "stop_reason", json_string("running"));
+        json_object_set_new(r, "live", json_true());
+        report_html_write(r, c->o->html_file);
+    }
+    json_decref(r);
 }

@@ -17,8 +17,11 @@
 #include "cli.h"
 #include "clock.h"
 #include "ledger_shared.h"
+#include "paths.h"
+#include "hash.h"
 #include "report_run.h"
 #include "run_int.h"
+#include "limits.h"
 #include "shard.h"
 #include "url.h"
 
@@ -120,95 +123,6 @@ static int move_aside(const char *path)
     return -1;
 }
 
-/* The real path of p's directory joined with its name (p need not exist). */
-static int norm_path(const char *p, char *out, size_t outlen)
-{
-    char dir[4096], real[4096];
-    const char *slash = strrchr(p, '/'), *base = slash ? slash + 1 : p;
-
-    if (slash) {
-        size_t n = slash == p ? 1 : (size_t)(slash - p);
-        if (n >= sizeof(dir))
-            return -1;
-        memcpy(dir, p, n);
-        dir[n] = '\0';
-    } else {
-        snprintf(dir, sizeof(dir), ".");
-    }
-    if (!realpath(dir, real))
-        return -1;
-    snprintf(out, outlen, "%s/%s", real, base);
-    return 0;
-}
-
-static int same_file(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    char na[8300], nb[8300];
-
-    if (strcmp(a, b) == 0)
-        return 1;
-    if (stat(a, &sa) == 0 && stat(b, &sb) == 0)
-        return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-    return norm_path(a, na, sizeof(na)) == 0 && norm_path(b, nb, sizeof(nb)) == 0 &&
-           strcmp(na, nb) == 0;
-}
-
-/* 1 if any two of the run's files are the same file. */
-static int paths_collide(const char *input, const char *results, const char *errors,
-                         const char *report, const char *ckpt)
-{
-    const char *v[5] = { results, errors, report, ckpt, input };
-    int n = strcmp(input, "-") == 0 ? 4 : 5;
-
-    for (int i = 0; i < n; i++)
-        for (int j = i + 1; j < n; j++)
-            if (same_file(v[i], v[j]))
-                return 1;
-    return 0;
-}
-
-static char *spool_stdin(void)
-{
-    const char *tmp = getenv("TMPDIR");
-    char *path = malloc(4200);
-    char buf[1 << 16];
-    ssize_t n;
-    int fd;
-
-    if (!path)
-        return NULL;
-    snprintf(path, 4200, "%s/llmbatch-stdin-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    fd = mkstemp(path);
-    if (fd < 0) {
-        free(path);
-        return NULL;
-    }
-    while ((n = read(0, buf, sizeof(buf))) != 0) {
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            goto fail;
-        }
-        for (ssize_t off = 0; off < n;) {
-            ssize_t w = write(fd, buf + off, (size_t)(n - off));
-            if (w < 0) {
-                if (errno == EINTR)
-                    continue;
-                goto fail;
-            }
-            off += w;
-        }
-    }
-    close(fd);
-    return path;
-fail:
-    close(fd);
-    unlink(path);
-    free(path);
-    return NULL;
-}
-
 static uint64_t settings_hash(const run_opts_t *o)
 {
     char s[1024];
@@ -291,7 +205,7 @@ static int prepare_checkpoint(run_ctx_t *c, uint64_t isize, uint64_t ihash, int 
         /* stdin keeps no checkpoint: never write over another run's files */
         if (file_nonempty(o->results) || file_nonempty(c->files.errors_path) ||
             access(c->files.ckpt_path, F_OK) == 0) {
-            fprintf(stderr, "llmbatch: %s, %s or %s already exists; a run from stdin "
+            fprintf(stderr, "llmbatch: %s, %s or %s already exists; a run from stdin or a pipe "
                     "cannot resume it and will not overwrite it.  Use another -o, or "
                     "--fresh to move the old files aside.\n",
                     o->results, c->files.errors_path, c->files.ckpt_path);
@@ -300,9 +214,9 @@ static int prepare_checkpoint(run_ctx_t *c, uint64_t isize, uint64_t ihash, int 
         return 0;
     }
     rc = ckpt_load(c->files.ckpt_path, &c->ckpt, &c->stats, err, sizeof(err));
-    if (rc < 0) {
-        fprintf(stderr, "llmbatch: %s\nllmbatch: rerun with --fresh to start over "
-                "(the old files are moved aside, not deleted)\n", err);
+    if (rc < 0 || (rc == 1 && ckpt_check_resume(&c->ckpt, c->files.ckpt_path, o->results,
+                                                c->files.errors_path, err, sizeof(err)) != 0)) {
+        fprintf(stderr, "llmbatch: %s\n", err);
         return RUN_EXIT_USAGE;
     }
     if (rc == 0) {
@@ -347,12 +261,12 @@ static void free_ctx(run_ctx_t *c)
     keys_release(&c->keys);
     ckpt_release(&c->ckpt);
     stats_release(&c->stats);
-    if (c->files.spooled && c->files.input_path)
-        unlink(c->files.input_path);
     free(c->files.input_path);
     free(c->files.errors_path);
     free(c->files.report_path);
     free(c->files.ckpt_path);
+    spool_close(&c->files.spool);
+    run_lock_release(&c->files.lock);       /* after the last write */
     signals_restore();
 }
 
@@ -382,6 +296,7 @@ static int setup_files(run_ctx_t *c)
 {
     const run_opts_t *o = c->o;
     run_files_t *f = &c->files;
+    char err[1024], *lock_path;
 
     if (!(f->errors_path = o->errors ? strdup(o->errors) : path_with(o->results, "errors")) ||
         !(f->report_path = o->report ? strdup(o->report) : report_path_for(o->results)))
@@ -395,21 +310,29 @@ static int setup_files(run_ctx_t *c)
             return oom();
         snprintf(f->ckpt_path, n, "%s.ckpt", o->results);
     }
-    if (paths_collide(o->input, o->results, f->errors_path, f->report_path, f->ckpt_path)) {
-        fprintf(stderr, "llmbatch: the input, results, errors, report and checkpoint "
-                "files must all be different files\n");
+    /* every path checked, then the lock, before anything is moved or written */
+    if (!(lock_path = run_lock_path(f->ckpt_path)))
+        return oom();
+    if (run_paths_check(o, f->errors_path, f->report_path, f->ckpt_path, lock_path,
+                        err, sizeof(err)) != 0 ||
+        run_lock_acquire(&f->lock, lock_path, err, sizeof(err)) != 0) {
+        fprintf(stderr, "llmbatch: %s\n", err);
+        free(lock_path);
         return RUN_EXIT_USAGE;
     }
-    if (strcmp(o->input, "-") == 0) {
-        if (!(f->input_path = spool_stdin())) {
-            fprintf(stderr, "llmbatch: cannot spool stdin to a temporary file: %s\n",
-                    strerror(errno));
+    free(lock_path);
+    if (spool_needed(o->input)) {
+        if (spool_open(&f->spool, o->input, err, sizeof(err)) != 0) {
+            fprintf(stderr, "llmbatch: %s\n", err);
             return RUN_EXIT_USAGE;
         }
+        if (!(f->input_path = strdup(f->spool.path)))
+            return oom();
         f->spooled = 1;
         if (!o->quiet)
-            fprintf(stderr, "llmbatch: reading jobs from stdin: no checkpoint is kept, so "
-                    "this run cannot be resumed (give a file to make it resumable)\n");
+            fprintf(stderr, "llmbatch: reading jobs from %s (not a regular file): no "
+                    "checkpoint is kept, so this run cannot be resumed (give a file to "
+                    "make it resumable)\n", strcmp(o->input, "-") ? o->input : "stdin");
     } else if (!(f->input_path = strdup(o->input))) {
         return oom();
     }
@@ -428,7 +351,7 @@ static int validate_input(run_ctx_t *c, int resumed)
     if (resumed && !o->skip_invalid && !o->have_budget)
         return 0;
     so = (scan_opts_t){ &o->defs, c->prices, o->have_budget, o->skip_invalid, o->have_budget,
-                        20, stderr, c->files.spooled ? "<stdin>" : o->input,
+                        20, stderr, strcmp(o->input, "-") ? o->input : "<stdin>",
                         /* validate with the parser the run will use */
                         !o->have_budget && !o->cache_dir };
     rc = scan_input(c->files.input_path, &so, &c->adm.scan);
@@ -451,7 +374,6 @@ static int validate_input(run_ctx_t *c, int resumed)
  * refused before anything is sent (exit 2), not found job by job. */
 static int check_base_urls(run_ctx_t *c)
 {
-    static const char *env[] = { "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL" };
     char err[200];
 
     for (int d = 0; d < 2; d++) {
@@ -459,7 +381,7 @@ static int check_base_urls(run_ctx_t *c)
         if (!(c->ckpt.dialects & (1u << d)) || url_check_base(u, err, sizeof(err)) == 0)
             continue;
         fprintf(stderr, "llmbatch: %s \"%.200s\" %s; nothing was sent\n",
-                c->o->base_url ? "--base-url" : env[d], u, err);
+                c->o->base_url ? "--base-url" : provider_base_url_env((dialect_t)d), u, err);
         return RUN_EXIT_USAGE;
     }
     return 0;
@@ -504,6 +426,11 @@ static int open_run(run_ctx_t *c, int resumed)
     }
     if (!(c->adm.rd = reader_open(c->files.input_path, err, sizeof(err)))) {
         fprintf(stderr, "llmbatch: %s\n", err);
+        return RUN_EXIT_USAGE;
+    }
+    if (reader_pin(c->adm.rd, &c->files.pin) != 0) {
+        fprintf(stderr, "llmbatch: %s: %s; nothing was sent\n", o->input,
+                reader_error(c->adm.rd));
         return RUN_EXIT_USAGE;
     }
     if (o->cache_dir) {
@@ -576,9 +503,15 @@ int run_main(const run_opts_t *opts)
     ledger_shared_t *sh = NULL;
     uint64_t isize = 0, ihash = 0;
     int rc, resumed = 0;
+    run_opts_t fitted = *o;         /* --concurrency fitted to the open-file limit */
 
+    if (limits_fit_concurrency(o->concurrency, &fitted.concurrency, err, sizeof(err)))
+        fprintf(stderr, "llmbatch: warning: %s\n", err);
+    o = &fitted;
     memset(c, 0, sizeof(*c));
     c->o = o;
+    c->files.lock = (run_lock_t)RUN_LOCK_INIT;
+    c->files.spool = (spool_t)SPOOL_INIT;
     stats_init(&c->stats);
     ckpt_init(&c->ckpt);
     c->start_ms = clock_mono_ms();
@@ -600,12 +533,19 @@ int run_main(const run_opts_t *opts)
         fprintf(stderr, "llmbatch: %s\n", err);
         goto out;
     }
-    if (input_fingerprint(c->files.input_path, &isize, &ihash, err, sizeof(err))) {
+    if (o->no_slow_start)
+        for (size_t i = 0; i < c->keys.n; i++)
+            c->keys.v[i].rl.window = 0;
+    if (input_pin(c->files.input_path, &c->files.pin, err, sizeof(err)) != 0 ||
+        input_fingerprint(c->files.input_path, &isize, &ihash, err, sizeof(err)) != 0 ||
+        input_pin_check(c->files.input_path, &c->files.pin, err, sizeof(err)) != 0) {
         fprintf(stderr, "llmbatch: %s\n", err);
         goto out;
     }
     c->seed = ihash;
     if ((rc = prepare_checkpoint(c, isize, ihash, &resumed)) != 0)
+        goto out;
+    if ((rc = run_outputs_resume(c, resumed)) != 0)
         goto out;
     if ((rc = validate_input(c, resumed)) != 0)
         goto out;
@@ -664,10 +604,10 @@ int run_main(const run_opts_t *opts)
         fprintf(stderr, "llmbatch: warning: %s (this process's lease stays counted as "
                 "possibly billed)\n", err);
     progress_finish(c);
-    rc = exit_code(c);
+    rc = run_outputs_finish(c, exit_code(c));
     if (c->stop == STOP_IO)
         fprintf(stderr, "llmbatch: fatal: %s; stopped.  The checkpoint holds the last "
-                "commit; rerun the same command to resume.\n", c->fatal);
+                "commit; once the cause is fixed, rerun the same command to resume.\n", c->fatal);
     report_finish(c, rc);
 out:
     free_ctx(c);

@@ -7,6 +7,7 @@
 #define LLMB_RUN_H
 #include <stdint.h>
 #include "job.h"
+#include "retry_failed.h"
 #include "money.h"
 
 enum run_exit {
@@ -41,6 +42,7 @@ typedef struct run_opts {
     const char *cache_dir;
     const char *status_file;
     const char *metrics_file;
+    const char *html_file;       /* --html: the HTML report; NULL none */
     job_defaults_t defs;
     int      have_budget;
     money_t  budget;
@@ -50,6 +52,7 @@ typedef struct run_opts {
     double   timeout_s, connect_timeout_s, grace_s;
     double   max_wait_s;         /* 0 = none: wait as long as a server asks */
     int      fresh, insecure, skip_invalid, quiet;
+    int      no_slow_start;      /* full concurrency from the first request */
     int      dedup;              /* RUN_DEDUP_*: which identical requests in
                                     flight together are sent once */
     unsigned alerts[RUN_MAX_ALERTS];
@@ -60,6 +63,9 @@ typedef struct run_opts {
     const char *redis_url;       /* --redis (NULL: $LLMBATCH_REDIS_URL) */
     int      raise_budget;       /* --raise-budget */
     unsigned shard_i, shard_n;   /* --shard I/N (shard_n 0: not sharded) */
+    int      ordered;            /* --ordered */
+    int      retry_failed;       /* --retry-failed[=CODES] */
+    retry_codes_t retry_codes;
 } run_opts_t;
 
 void run_opts_init(run_opts_t *o);

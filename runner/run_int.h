@@ -24,12 +24,14 @@
 #include "cache.h"
 #include "checkpoint.h"
 #include "keys.h"
+#include "lock.h"
 #include "ledger.h"
 #include "output.h"
 #include "pool.h"
 #include "prices.h"
 #include "reader.h"
-#include "scan.h"
+#include "validate.h"
+#include "spool.h"
 #include "stats.h"
 
 typedef struct slot {
@@ -75,8 +77,11 @@ enum stop_reason {
 
 typedef struct run_files {
     char     *errors_path, *report_path, *ckpt_path, *input_path;
-    int       spooled;              /* input came from stdin (no resume) */
+    int       spooled;              /* input is not a regular file (no resume) */
     output_t  out_ok, out_err;
+    run_lock_t lock;                /* held from setup to the last write */
+    spool_t   spool;                /* the copy of a spooled input */
+    reader_pin_t pin;               /* the input's identity when validated */
 } run_files_t;
 
 typedef struct admission {
@@ -231,6 +236,14 @@ void run_sync_stats(run_ctx_t *c);
 /* ---- progress.c -------------------------------------------------------- */
 void progress_tick(run_ctx_t *c, int force);
 void progress_finish(run_ctx_t *c);
+
+/* ---- run_outputs.c: --ordered and --retry-failed (reorder.h, retry_failed.h) */
+/* After the checkpoint is loaded, before the outputs are opened: finishes a
+ * reorder or errors swap a crash interrupted, then applies --retry-failed.
+ * 0, or an exit code. */
+int  run_outputs_resume(run_ctx_t *c, int resumed);
+/* After the last commit: --ordered on a complete run.  rc, or RUN_EXIT_IO. */
+int  run_outputs_finish(run_ctx_t *c, int rc);
 
 /* ---- signals.c --------------------------------------------------------- */
 /* Installs SIGINT/SIGTERM handlers that count and write to a pipe; SIGPIPE

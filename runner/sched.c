@@ -16,6 +16,7 @@
 #include <string.h>
 #include "clock.h"
 #include "run_int.h"
+#include "run_timeline.h"
 
 #define NS_PER_MS 1000000LL
 #define COMMIT_INTERVAL_MS 1000
@@ -73,6 +74,7 @@ int sched_commit(run_ctx_t *c, int final, money_t extra)
     ledger_committed(&c->ledger, bound);
     c->last_commit_ms = clock_mono_ms();
     c->pending_lines = 0;
+    run_timeline_commit(c, final);
     return 0;
 }
 
@@ -162,6 +164,7 @@ int sched_loop(run_ctx_t *c)
                 break;
         }
         progress_tick(c, 0);
+        run_timeline_tick(c);
         timeout = COMMIT_INTERVAL_MS - (now_ms - c->last_commit_ms);
         if (timeout > 100)
             timeout = 100;               /* progress and signal checks */

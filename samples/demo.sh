@@ -5,13 +5,21 @@
 # with a $1 spend cap, a few injected faults and a live progress line.
 # It shows where the results and the cost report are.  Rerunning resumes
 # (then finds nothing left to do); pass --fresh to start over.
+# Environment: LLMBATCH=path uses that binary instead of building one into
+# build/; LLMB_DEMO_OUT=dir puts the outputs there (default demo-out);
+# LLMB_NO_INSTALL=1 installs nothing.  Exits with llmbatch's exit status.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . tests/deps.sh
 llmb_install_deps
 
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j"$(nproc)" >/dev/null
+if [ -n "${LLMBATCH:-}" ]; then
+    llmbatch=$LLMBATCH
+else
+    cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+    cmake --build build -j"$(nproc)" >/dev/null
+    llmbatch=build/llmbatch
+fi
 
 out=${LLMB_DEMO_OUT:-demo-out}
 mkdir -p "$out"
@@ -25,11 +33,11 @@ for _ in $(seq 100); do [ -s "$port_file" ] && break; sleep 0.05; done
 port=$(cat "$port_file")
 
 echo "== llmbatch estimate (sends nothing)"
-build/llmbatch estimate samples/demo.jsonl.gz --budget 1
+"$llmbatch" estimate samples/demo.jsonl.gz --budget 1
 echo
 echo "== llmbatch run against the mock API on 127.0.0.1:$port"
 rc=0
-OPENAI_API_KEY=sk-demo-not-a-real-key-0000 build/llmbatch run samples/demo.jsonl.gz \
+OPENAI_API_KEY=sk-demo-not-a-real-key-0000 "$llmbatch" run samples/demo.jsonl.gz \
     -o "$out/results.jsonl.gz" --base-url "http://127.0.0.1:$port" \
     --budget 1 --alert-at 50,80 --concurrency 32 --timeout 10 "$@" || rc=$?
 echo
@@ -37,5 +45,7 @@ echo "results:  $out/results.jsonl.gz   ($(gzip -dc "$out/results.jsonl.gz" | wc
 echo "errors:   $out/results.errors.jsonl.gz   ($(gzip -dc "$out/results.errors.jsonl.gz" | wc -l) lines)"
 echo "report:   $out/results.report.json"
 echo "first result:"
-gzip -dc "$out/results.jsonl.gz" | head -1 | cut -c1-400
+# sed reads to the end: `head` would close the pipe early, and gzip's SIGPIPE
+# would make the demo exit 141 under pipefail
+gzip -dc "$out/results.jsonl.gz" | sed -n 1p | cut -c1-400
 exit $rc

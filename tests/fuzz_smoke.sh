@@ -16,7 +16,8 @@
 #       tests/fuzz/corpus/fuzz_job -max_total_time=3600 -jobs=2
 # Replay one crash: build-fuzz/tests/fuzz/fuzz_job crash-<sha1>
 # Targets: fuzz_job fuzz_reader fuzz_response fuzz_ratelimit_hdr fuzz_prices
-# fuzz_results fuzz_redis_url (one per tests/fuzz/fuzz_*.c; seeds in tests/fuzz/corpus/).
+# fuzz_results fuzz_redis_url fuzz_lineid fuzz_report_html (one per tests/fuzz/fuzz_*.c;
+# seeds in tests/fuzz/corpus/).
 set -u
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)

@@ -13,10 +13,10 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import (Mock, run, read_jsonl, tmpdir, out_paths, OPENAI_TEST_KEY,  # noqa: E402
+from harness import (Mock, run, read_jsonl, tmpdir, out_paths, write_lines, OPENAI_TEST_KEY,  # noqa: E402
                      ANTHROPIC_TEST_KEY)
 from budget_util import (usd_to_pusd, reservation, openai_line, anthropic_line,  # noqa: E402
-                         write_lines, body_of, load_json, price)
+                         body_of, load_json, price)
 
 _WORDS = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo".split()
 

@@ -46,7 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(j.lineno == 7 && j.ordinal == 5);
     FUZZ_CHECK(!j.auto_id || strcmp(j.custom_id, "line-7") == 0);
     FUZZ_CHECK(j.body && strlen(j.body) == j.body_len);
-    v = json_loadb(j.body, j.body_len, 0, &jerr);
+    v = json_loadb(j.body, j.body_len, JSON_ALLOW_NUL, &jerr);
     if (!v)
         fprintf(stderr, "body is not JSON (%s): %s\n", jerr.text, j.body);
     FUZZ_CHECK(json_is_object(v));
@@ -64,7 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(strcmp(f.model, j.model) == 0);
         FUZZ_CHECK(f.path == j.path && f.endpoint == j.endpoint && f.dialect == j.dialect);
         FUZZ_CHECK(f.max_output == j.max_output && f.n == j.n);
-        fv = json_loadb(f.body, f.body_len, 0, NULL);
+        fv = json_loadb(f.body, f.body_len, JSON_ALLOW_NUL, NULL);
         FUZZ_CHECK(fv != NULL && json_equal(fv, v));
         json_decref(fv);
         job_release(&f);

@@ -1,6 +1,6 @@
 /*
  * fuzz_ratelimit_hdr: the rate-limit and date parsers (ratelimit_hdr.h,
- * provider.h's http_date_ms) on NUL-terminated pieces of the input (split
+ * timefmt.h's http_date_ms) on NUL-terminated pieces of the input (split
  * at "\n"), and rl_parse_headers over a header list made of those pieces:
  * each piece is added both as a raw header line and as the value of one of
  * the headers the parser reads.

@@ -3,11 +3,62 @@
  * (formats/headers.c).
  */
 #include "tap.h"
+#include <stdlib.h>
 #include "headers.h"
 
 static int add(headers_t *h, const char *line)
 {
     return headers_add_line(h, line, strlen(line));
+}
+
+/* A header block past HEADERS_MAX_BYTES or HEADERS_MAX_COUNT is refused
+ * as too large (not as out of memory), whatever mix of lines makes it so,
+ * and a new block (headers_clear) starts from zero; curl's own refusals
+ * of long headers are named the same way. */
+static void test_too_large_header_block_is_named(void)
+{
+    headers_t h;
+    char *big = malloc(64 << 10);
+    size_t i, n = 0;
+    int rc = 0;
+    char line[32];
+
+    CHECK(big != NULL);
+    if (!big)
+        return;
+    headers_init(&h);
+    memcpy(big, "X-Big: ", 7);
+    memset(big + 7, 'a', (64 << 10) - 9);
+    memcpy(big + (64 << 10) - 2, "\r\n", 2);
+    /* 64 KiB lines: the fifth passes 256 KiB */
+    for (i = 0; i < 10 && (rc = headers_add_line(&h, big, 64 << 10)) == 0; i++)
+        n++;
+    CHECK_INT(rc, HEADERS_TOO_LARGE);
+    CHECK_INT(n, 4);
+    CHECK(h.bytes <= HEADERS_MAX_BYTES);
+    headers_clear(&h);
+    CHECK_INT(h.bytes, 0);
+    CHECK_INT(headers_add_line(&h, big, 64 << 10), 0);
+    headers_clear(&h);
+    /* many small lines: the count bound */
+    for (i = 0; i < HEADERS_MAX_COUNT + 5; i++) {
+        snprintf(line, sizeof line, "H%zu: v\r\n", i);
+        rc = add(&h, line);
+        if (rc)
+            break;
+    }
+    CHECK_INT(rc, HEADERS_TOO_LARGE);
+    CHECK_INT(i, HEADERS_MAX_COUNT);
+    CHECK_INT(headers_add(&h, "x", "y"), HEADERS_TOO_LARGE);
+    headers_release(&h);
+    free(big);
+
+    CHECK_STR(headers_too_large_reason("Rejected 150000 bytes header (max is 102400)!"),
+              "response header too large");
+    CHECK_STR(headers_too_large_reason("Too large response headers: 310000 > 307200"),
+              "response header too large");
+    CHECK(headers_too_large_reason("Could not resolve host: x") == NULL);
+    CHECK(headers_too_large_reason(NULL) == NULL);
 }
 
 int main(void)
@@ -61,5 +112,6 @@ int main(void)
     CHECK_INT(h.n, 0);
     CHECK(h.v == NULL);
     headers_release(&h);    /* idempotent */
+    test_too_large_header_block_is_named();
     return tap_done();
 }

@@ -345,7 +345,6 @@ static const struct {
       "\"model\" is empty" },
     { "{\"custom_id\":\"\",\"prompt\":\"x\",\"model\":\"m\"}", "\"custom_id\" is empty" },
     { "{\"custom_id\":\"a\",\"custom_id\":\"b\"", "invalid JSON: *" },
-    { "{\"a\":\"\\u0000\"}", "invalid JSON: *" },
 };
 
 static void test_errors(void)
@@ -418,6 +417,96 @@ static void test_errors(void)
     job_release(&j);
 }
 
+/* "\u0000" in a prompt is valid JSON: the line is accepted by both
+ * parsers and the escape reaches the body to send intact. */
+static void test_nul_escape_in_prompt_is_sent_intact(void)
+{
+    static const char *const lines[] = {
+        "{\"custom_id\":\"a\",\"url\":\"/v1/chat/completions\",\"body\":{\"model\":\"m\","
+        "\"messages\":[{\"role\":\"user\",\"content\":\"x\\u0000y\"}]}}",
+        "{\"prompt\":\"x\\u0000y\",\"model\":\"m\"}",
+        "{\"custom_id\":\"a\",\"params\":{\"model\":\"claude-x\",\"max_tokens\":5,"
+        "\"messages\":[{\"role\":\"user\",\"content\":\"x\\u0000y\"}]}}",
+    };
+    job_defaults_t slow = { NULL, 0, -1, 0 }, fast = { NULL, 0, -1, JOB_FAST };
+    job_t j;
+    size_t i;
+
+    memset(&j, 0, sizeof j);
+    for (i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+        int k;
+        for (k = 0; k < 2; k++) {
+            CHECK_INT(parse(lines[i], k ? &fast : &slow, 1, &j), 0);
+            CHECK(j.body && strstr(j.body, "x\\u0000y") != NULL);
+            CHECK_INT(j.text_bytes, 7);      /* "user" + the 3 bytes x, NUL, y */
+            job_release(&j);
+        }
+    }
+}
+
+/* A UTF-8 byte-order mark is named as such: on line 1 as the file's, on a
+ * later line (files joined with cat) as the line's. */
+static void test_bom_is_named(void)
+{
+    job_defaults_t d = { NULL, 0, -1, 0 }, fast = { NULL, 0, -1, JOB_FAST };
+    job_t j;
+    const char *line = "\xef\xbb\xbf{\"prompt\":\"hi\",\"model\":\"m\"}";
+
+    memset(&j, 0, sizeof j);
+    CHECK_INT(parse(line, &d, 1, &j), -1);
+    CHECK_STR(err, "the file starts with a UTF-8 byte-order mark (BOM); save it without one");
+    CHECK_INT(parse(line, &fast, 1, &j), -1);
+    CHECK_STR(err, "the file starts with a UTF-8 byte-order mark (BOM); save it without one");
+    CHECK_INT(parse(line, &d, 7, &j), -1);
+    CHECK_STR(err, "the line starts with a UTF-8 byte-order mark (BOM); remove it");
+    /* a BOM-like sequence inside a string is just text */
+    CHECK_INT(parse("{\"prompt\":\"\xef\xbb\xbfhi\",\"model\":\"m\"}", &d, 1, &j), 0);
+    job_release(&j);
+}
+
+/* Every malformed-JSON message is plain English: "invalid JSON: <what>
+ * (<where>)", without the parser's jargon. */
+static void test_json_errors_are_plain_english(void)
+{
+    static const struct { const char *line, *what; } cases[] = {
+        { "{\"a\":1", "an object is not closed with '}' or a ',' is missing" },
+        { "{\"a\":\"x\ty\"}", "a string holds a raw control character" },
+        { "{\"a\":\"\\q\"}", "a string holds an invalid escape after a backslash" },
+        { "{\"a\":\"\\ud800\"}", "a \\u escape is not a valid Unicode character" },
+        { "{\"a\":99999999999999999999}", "a number is too large" },
+        { "{\"a\":-99999999999999999999}", "a number is too large" },
+        { "{\"a\":1e999}", "a number is too large" },
+        { "{\"a\":foo}", "a word or character that is not JSON" },
+        { "{a:1}", "an object key must be a string in double quotes" },
+        { "{\"a\" 1}", "a ':' is missing after an object key" },
+        { "[1 2]", "an array is not closed with ']' or a ',' is missing" },
+        { "{\"a\":1} x", "there is more text after the JSON value" },
+        { "{\"a\\u0000\":1}", "an object key holds \\u0000, which is not supported" },
+        { "{\"a\":\"\xff\"}", "the text is not valid UTF-8" },
+        { "{\"a\":}", "a value is missing" },
+        { "\"abc", "the line ends before the JSON value does" },
+    };
+    static const char *const jargon[] = {
+        "token", "expected", "ALLOW_NUL", "near end of file", "decode", "premature",
+    };
+    job_defaults_t d = { NULL, 0, -1, 0 };
+    job_t j;
+    size_t i, k;
+
+    memset(&j, 0, sizeof j);
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        CHECK_INT(parse(cases[i].line, &d, 1, &j), -1);
+        if (strncmp(err, "invalid JSON: ", 14) != 0 ||
+            strncmp(err + 14, cases[i].what, strlen(cases[i].what)) != 0)
+            fprintf(stderr, "  case %zu: got \"%s\"\n", i, err);
+        CHECK(strncmp(err, "invalid JSON: ", 14) == 0);
+        CHECK(strncmp(err + 14, cases[i].what, strlen(cases[i].what)) == 0);
+        CHECK(strstr(err, "(column ") != NULL || strstr(err, "(at the end of the line)") != NULL);
+        for (k = 0; k < sizeof jargon / sizeof jargon[0]; k++)
+            CHECK(strstr(err, jargon[k]) == NULL);
+    }
+}
+
 int main(void)
 {
     test_endpoint_path();
@@ -425,6 +514,9 @@ int main(void)
     test_anthropic_batch();
     test_bare();
     test_errors();
+    test_nul_escape_in_prompt_is_sent_intact();
+    test_bom_is_named();
+    test_json_errors_are_plain_english();
     test_fast_agrees();
     return tap_done();
 }

@@ -11,11 +11,12 @@ static const char *valid[] = {
     "[[[[[]]]]]", "{\"a\":{},\"b\":[]}", "123456789", "-1E+2", "[1,\"2\",true,null]",
     "{\"id\":\"chatcmpl-1\",\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":7}}",
     "[9223372036854775807]", "[-9223372036854775808]", "[1e-400]", "[1.7e308]",
+    "\"\\u0000\"", "{\"a\":\"x\\u0000y\"}",
 };
 static const char *invalid[] = {
     "", " ", "{", "}", "[1,]", "{\"a\":1,}", "{\"a\"}", "{a:1}", "[01]", "[1.]", "[.5]",
     "[1e]", "[-]", "tru", "nul", "\"abc", "\"a\x01\"", "\"\\x\"", "\"\\u12\"", "\"\\ud800\"",
-    "\"\\udc00\"", "\"\\u0000\"", "\"\xc3\"", "\"\xc0\xaf\"", "\"\xed\xa0\x80\"",
+    "\"\\udc00\"", "\"\xc3\"", "\"\xc0\xaf\"", "\"\xed\xa0\x80\"",
     "\"\xf4\x90\x80\x80\"", "\"\xff\"", "{} {}", "[1] x", "{\"a\":1 \"b\":2}", "[1 2]",
     "{\"a\":[}", "[\"a\":1]", "+1", "NaN", "[1,,2]", "{,}", "{\"a\"::1}",
 };
@@ -23,14 +24,17 @@ static const char *invalid[] = {
 static void test_validate(void)
 {
     for (size_t i = 0; i < sizeof(valid) / sizeof(*valid); i++) {
-        json_t *j = json_loads(valid[i], JSON_DECODE_ANY, NULL);
+        json_t *j = json_loads(valid[i], JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
         CHECK(j != NULL);
         CHECK_INT(jsonscan_validate(valid[i], strlen(valid[i])), 0);
+        CHECK_INT(jsonscan_validate_rfc(valid[i], strlen(valid[i])), 0);
         json_decref(j);
     }
     for (size_t i = 0; i < sizeof(invalid) / sizeof(*invalid); i++) {
-        json_t *j = json_loadb(invalid[i], strlen(invalid[i]), JSON_DECODE_ANY, NULL);
+        json_t *j = json_loadb(invalid[i], strlen(invalid[i]), JSON_DECODE_ANY | JSON_ALLOW_NUL,
+                               NULL);
         CHECK(j == NULL);
+        CHECK_INT(jsonscan_validate_rfc(invalid[i], strlen(invalid[i])), -1);
         if (jsonscan_validate(invalid[i], strlen(invalid[i])) != -1)
             fprintf(stderr, "accepted invalid #%zu: %s\n", i, invalid[i]);
         CHECK_INT(jsonscan_validate(invalid[i], strlen(invalid[i])), -1);
@@ -47,6 +51,48 @@ static void test_validate(void)
         for (int i = 0; i < JSONSCAN_MAX_DEPTH + 1; i++) deep[n++] = ']';
         CHECK_INT(jsonscan_validate(deep, n), -1);
         CHECK_INT(jsonscan_validate(deep + 1, n - 2), 0);
+    }
+}
+
+/* Valid JSON that jansson cannot hold: numbers wider than 64 bits or a
+ * double.  jsonscan_validate refuses them (the fast paths hand such text
+ * to jansson), jsonscan_validate_rfc accepts them (replies are valid). */
+static void test_validate_rfc_takes_numbers_of_any_size(void)
+{
+    static const char *const big[] = {
+        "[9223372036854775808]", "[-9223372036854775809]",
+        "{\"id\":123456789012345678901234567890}", "[1e400]", "[-1.5e99999]",
+        "{\"a\":{\"b\":[0,184467440737095516160]}}",
+    };
+    for (size_t i = 0; i < sizeof big / sizeof *big; i++) {
+        CHECK_INT(jsonscan_validate(big[i], strlen(big[i])), -1);
+        CHECK_INT(jsonscan_validate_rfc(big[i], strlen(big[i])), 0);
+    }
+    /* the grammar still holds for big numbers */
+    CHECK_INT(jsonscan_validate_rfc("[0123456789012345678901]", 24), -1);
+    CHECK_INT(jsonscan_validate_rfc("[99999999999999999999.]", 23), -1);
+}
+
+/* jsonscan_compact drops the whitespace between tokens, never inside
+ * strings, and the result is the same JSON on one line. */
+static void test_compact(void)
+{
+    static const char *const in[] = {
+        " {\n  \"a b\" : [ 1 ,\t2 ],\r\n  \"c\":\"x \\\" y\\\\\" , \"d\" : { } }\n",
+        "[ 1 ]", "\"  \"", "{}",
+    };
+    static const char *const want[] = {
+        "{\"a b\":[1,2],\"c\":\"x \\\" y\\\\\",\"d\":{}}",
+        "[1]", "\"  \"", "{}",
+    };
+    char out[256];
+    for (size_t i = 0; i < sizeof in / sizeof *in; i++) {
+        size_t n;
+        CHECK_INT(jsonscan_validate(in[i], strlen(in[i])), 0);
+        n = jsonscan_compact(in[i], strlen(in[i]), out);
+        out[n] = '\0';
+        CHECK_STR(out, want[i]);
+        CHECK(memchr(out, '\n', n) == NULL);
     }
 }
 
@@ -124,6 +170,8 @@ static void test_member(void)
 int main(void)
 {
     test_validate();
+    test_validate_rfc_takes_numbers_of_any_size();
+    test_compact();
     test_member();
     return tap_done();
 }

@@ -251,17 +251,27 @@ int main(void)
     CHECK(rejects("{\"models\":{}}", "\"models\""));
     CHECK(rejects("{\"models\":[]}", "\"models\""));
     CHECK(rejects("{\"models\":{\"x\":{\"input\":1,\"output\":-2}}}",
-                  ": model \"x\": \"output\" must be a non-negative number"));
+                  ": model \"x\": \"output\" is -2, out of range: a price must be a number "
+                  "of USD per 1M tokens from 0 to 9200000000000"));
     CHECK(rejects("{\"models\":{\"x\":{\"input\":\"1\",\"output\":2}}}",
-                  "model \"x\": \"input\" must be a non-negative number"));
+                  "model \"x\": \"input\" must be a number of USD per 1M tokens "
+                  "from 0 to 9200000000000"));
     CHECK(rejects("{\"models\":{\"x\":{\"input\":1}}}",
                   "model \"x\": \"output\" is missing"));
     CHECK(rejects("{\"models\":{\"x\":{\"output\":1}}}",
                   "model \"x\": \"input\" is missing"));
     CHECK(rejects("{\"models\":{\"x\":{\"input\":1,\"output\":1,\"cached_input\":null}}}",
-                  "\"cached_input\" must be a non-negative number"));
+                  "model \"x\": \"cached_input\" must be a number of USD per 1M tokens"));
     CHECK(rejects("{\"models\":{\"x\":{\"input\":1,\"output\":1,\"cache_write\":1e30}}}",
-                  "\"cache_write\" must be a non-negative number"));
+                  "model \"x\": \"cache_write\" is 1e+30, out of range: a price must be "
+                  "a number of USD per 1M tokens from 0 to 9200000000000"));
+    /* the range's edges, for every price field */
+    CHECK(rejects("{\"models\":{\"x\":{\"input\":9.2e12,\"output\":1}}}",
+                  "model \"x\": \"input\" is 9.2e+12, out of range"));
+    CHECK(rejects("{\"models\":{\"x\":{\"input\":1,\"output\":1,\"cached_input\":-0.5}}}",
+                  "model \"x\": \"cached_input\" is -0.5, out of range"));
+    CHECK(rejects("{\"models\":{\"x\":{\"input\":1,\"output\":1e300}}}",
+                  "model \"x\": \"output\" is 1e+300, out of range"));
     CHECK(rejects("{\"models\":{\"x\":{\"input\":1,\"output\":1,\"max_output_tokens\":1.5}}}",
                   "\"max_output_tokens\" must be a non-negative integer"));
     CHECK(rejects("{\"models\":{\"x\":{\"input\":1,\"output\":1,\"part_tokens\":-1}}}",

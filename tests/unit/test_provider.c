@@ -1,6 +1,7 @@
 /*
  * test_provider: response classification, usage extraction in every API
- * shape, retry hints and HTTP-dates (formats/provider*.c).
+ * shape, retry hints and HTTP-dates (formats/provider*.c, timefmt.c).
+ * One function per behaviour; each starts from empty headers.
  */
 #include "tap.h"
 #include "provider.h"
@@ -47,16 +48,11 @@ static const char AN_MSG[] =
     "\"usage\":{\"input_tokens\":50,\"cache_creation_input_tokens\":2000,"
     "\"cache_read_input_tokens\":3000,\"output_tokens\":400}}";
 
-int main(void)
+static void test_pretty_printed_success_is_parsed_whole(void)
 {
     outcome_t o;
-    usage_t u;
-    json_t *j;
 
-    headers_init(&H);
     outcome_init(&o);
-
-    /* ---- success and bad 2xx bodies ---- */
     /* a pretty-printed reply is parsed whole (the caller re-serialises it) */
     classify(DIALECT_OPENAI, 200, "{\n  \"id\": \"x\",\n  \"usage\": {\"prompt_tokens\": 3,"
              " \"completion_tokens\": 4}\n}", &o);
@@ -65,6 +61,15 @@ int main(void)
     CHECK_INT(o.usage.input, 3);
     CHECK_INT(o.usage.output, 4);
     outcome_release(&o);
+    outcome_release(&o);
+    headers_clear(&H);
+}
+
+static void test_one_line_success_is_read_without_a_tree(void)
+{
+    outcome_t o;
+
+    outcome_init(&o);
     classify(DIALECT_OPENAI, 200, OA_CHAT, &o);
     CHECK_INT(o.kind, OUT_SUCCESS);
     CHECK(o.body == NULL);          /* one-line object: the fast path, no tree */
@@ -77,7 +82,15 @@ int main(void)
     CHECK_INT(o.rate_limited, 0);
     CHECK_INT(o.retry_after_ms, -1);
     CHECK_STR(o.code, "");
+    outcome_release(&o);
+    headers_clear(&H);
+}
 
+static void test_truncated_or_non_object_2xx_bodies_are_retried(void)
+{
+    outcome_t o;
+
+    outcome_init(&o);
     classify(DIALECT_OPENAI, 200, "{\"id\":\"x\",\"choices\":[{\"messa", &o);
     CHECK_INT(o.kind, OUT_RETRY);
     CHECK_STR(o.code, "invalid_response_body");
@@ -94,6 +107,15 @@ int main(void)
     CHECK_INT(o.kind, OUT_RETRY);
     classify(DIALECT_OPENAI, 200, "{\"a\":1} trailing", &o);
     CHECK_INT(o.kind, OUT_RETRY);
+    outcome_release(&o);
+    headers_clear(&H);
+}
+
+static void test_success_without_usage_is_still_a_success(void)
+{
+    outcome_t o;
+
+    outcome_init(&o);
     classify(DIALECT_OPENAI, 200, "{\"id\":\"x\",\"choices\":[]}", &o);
     CHECK_INT(o.kind, OUT_SUCCESS);
     CHECK_INT(o.usage.present, 0);
@@ -101,8 +123,15 @@ int main(void)
     classify(DIALECT_ANTHROPIC, 201, AN_MSG, &o);
     CHECK_INT(o.kind, OUT_SUCCESS);
     CHECK_INT(o.usage.present, 1);
+    outcome_release(&o);
+    headers_clear(&H);
+}
 
-    /* ---- statuses ---- */
+static void test_400_is_final_with_the_servers_code_and_message(void)
+{
+    outcome_t o;
+
+    outcome_init(&o);
     classify(DIALECT_OPENAI, 400,
              "{\"error\":{\"message\":\"This model's maximum context length is 8192 tokens.\","
              "\"type\":\"invalid_request_error\",\"param\":\"messages\","
@@ -111,7 +140,15 @@ int main(void)
     CHECK_STR(o.code, "context_length_exceeded");
     CHECK_STR(o.message, "This model's maximum context length is 8192 tokens.");
     CHECK(o.body != NULL);
+    outcome_release(&o);
+    headers_clear(&H);
+}
 
+static void test_401_and_403_invalidate_the_key_and_mask_it(void)
+{
+    outcome_t o;
+
+    outcome_init(&o);
     classify(DIALECT_OPENAI, 401,
              "{\"error\":{\"message\":\"Incorrect API key provided: "
              "sk-proj-abcdefghijklmnopqrstuvwxyz0123456789wxyz. You can find your API key at "
@@ -135,7 +172,15 @@ int main(void)
              "\"message\":\"Your API key does not have permission to use the specified resource.\"}}", &o);
     CHECK_INT(o.kind, OUT_KEY_INVALID);
     CHECK_STR(o.code, "permission_error");
+    outcome_release(&o);
+    headers_clear(&H);
+}
 
+static void test_other_4xx_are_final_but_408_and_409_are_retried(void)
+{
+    outcome_t o;
+
+    outcome_init(&o);
     classify(DIALECT_OPENAI, 404,
              "{\"error\":{\"message\":\"The model `gpt-9` does not exist\","
              "\"type\":\"invalid_request_error\",\"param\":null,\"code\":\"model_not_found\"}}", &o);
@@ -158,7 +203,15 @@ int main(void)
     CHECK_INT(o.kind, OUT_FINAL);
     CHECK_STR(o.code, "http_422");
     CHECK_STR(o.message, "unprocessable");
+    outcome_release(&o);
+    headers_clear(&H);
+}
 
+static void test_429_rate_is_retried_and_quota_exhausts_the_key(void)
+{
+    outcome_t o;
+
+    outcome_init(&o);
     /* 429: rate vs quota */
     headers_add(&H, "retry-after-ms", "1500");
     classify(DIALECT_OPENAI, 429,
@@ -216,7 +269,15 @@ int main(void)
     classify(DIALECT_OPENAI, 402, NULL, &o);
     CHECK_INT(o.kind, OUT_KEY_EXHAUSTED);
     CHECK_STR(o.code, "http_402");
+    outcome_release(&o);
+    headers_clear(&H);
+}
 
+static void test_5xx_and_no_reply_are_retried_3xx_is_final(void)
+{
+    outcome_t o;
+
+    outcome_init(&o);
     /* 5xx */
     classify(DIALECT_OPENAI, 500,
              "{\"error\":{\"message\":\"The server had an error\",\"type\":\"server_error\","
@@ -248,8 +309,15 @@ int main(void)
     CHECK_INT(o.kind, OUT_FINAL);
     classify(DIALECT_OPENAI, 0, NULL, &o);
     CHECK_INT(o.kind, OUT_RETRY);
+    outcome_release(&o);
+    headers_clear(&H);
+}
 
-    /* ---- x-should-retry ---- */
+static void test_x_should_retry_overrides_the_status_class(void)
+{
+    outcome_t o;
+
+    outcome_init(&o);
     headers_add(&H, "x-should-retry", "true");
     classify(DIALECT_OPENAI, 400, "{\"error\":{\"message\":\"m\",\"type\":\"t\"}}", &o);
     CHECK_INT(o.kind, OUT_RETRY);
@@ -283,8 +351,15 @@ int main(void)
     classify(DIALECT_OPENAI, 500, NULL, &o);
     CHECK_INT(o.kind, OUT_RETRY);
     headers_clear(&H);
+    outcome_release(&o);
+    headers_clear(&H);
+}
 
-    /* ---- usage shapes ---- */
+static void test_usage_in_every_api_shape(void)
+{
+    usage_t u;
+    json_t *j;
+
     j = json_loads(OA_RESP, 0, NULL);
     CHECK_INT(provider_usage(DIALECT_OPENAI, j, &u), 1);
     CHECK_INT(u.input, 400);
@@ -336,8 +411,11 @@ int main(void)
     CHECK_INT(provider_usage(DIALECT_ANTHROPIC, j, &u), 0);
     json_decref(j);
     CHECK_INT(provider_usage(DIALECT_OPENAI, NULL, &u), 0);
+    headers_clear(&H);
+}
 
-    /* ---- retry-after ---- */
+static void test_retry_after_ms_seconds_and_dates(void)
+{
     CHECK_INT(ra("retry-after-ms", "1500", 0), 1500);
     CHECK_INT(ra("retry-after-ms", "20.5", 0), 21);
     CHECK_INT(ra("retry-after-ms", "0", 0), 0);
@@ -364,8 +442,11 @@ int main(void)
     headers_add(&H, "retry-after-ms", "750");
     CHECK_INT(provider_retry_after_ms(&H, 0), 750);    /* -ms preferred */
     headers_clear(&H);
+    headers_clear(&H);
+}
 
-    /* ---- HTTP-dates ---- */
+static void test_http_date_formats(void)
+{
     CHECK_INT(http_date_ms("Wed, 21 Oct 2015 07:28:00 GMT"), TDATE);
     CHECK_INT(http_date_ms("Wednesday, 21-Oct-15 07:28:00 GMT"), TDATE);
     CHECK_INT(http_date_ms("Wed Oct 21 07:28:00 2015"), TDATE);
@@ -380,15 +461,95 @@ int main(void)
     CHECK_INT(http_date_ms("Wed, 21 Oct 2015 07:28:00 GMT junk"), -1);
     CHECK_INT(http_date_ms("21 Oct 2015"), -1);
     CHECK_INT(http_date_ms(""), -1);
+    headers_clear(&H);
+}
 
-    /* ---- request id ---- */
+static void test_request_id_prefers_x_request_id(void)
+{
     CHECK(provider_request_id(&H) == NULL);
     headers_add(&H, "request-id", "req_a");
     CHECK_STR(provider_request_id(&H), "req_a");
     headers_add(&H, "x-request-id", "req_b");
     CHECK_STR(provider_request_id(&H), "req_b");
+    headers_clear(&H);
+}
 
+/* Any valid JSON (RFC 8259) object is a success: "\u0000" in a string and
+ * integers wider than 64 bits outside "usage" included, on one line or
+ * several; a usage number that does not fit leaves usage absent (charged
+ * as estimated), never a retry. */
+static void test_valid_json_reply_is_a_success_whatever_its_strings_and_numbers(void)
+{
+    static const struct { const char *body; int present; uint64_t input; } cases[] = {
+        { "{\"id\":\"x\",\"choices\":[{\"text\":\"a\\u0000b\"}],"
+          "\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}", 1, 3 },
+        { "{\"id\":\"x\",\"seed\":123456789012345678901234567890,"
+          "\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}", 1, 3 },
+        { "{\n \"id\": \"x\",\n \"seed\": -99999999999999999999,\n"
+          " \"usage\": {\"prompt_tokens\": 5, \"completion_tokens\": 4}\n}", 1, 5 },
+        { "{\n \"text\": \"a\\u0000b\",\n \"usage\": {\"prompt_tokens\": 6, "
+          "\"completion_tokens\": 1}\n}", 1, 6 },
+        { "{\"id\":\"x\",\"logprob\":1e400,\"usage\":{\"prompt_tokens\":2,"
+          "\"completion_tokens\":4}}", 1, 2 },
+        { "{\"id\":\"x\",\"usage\":{\"prompt_tokens\":99999999999999999999999,"
+          "\"completion_tokens\":4}}", 0, 0 },
+        { "{\n\"id\":\"x\",\n\"usage\":{\"prompt_tokens\":99999999999999999999999}\n}", 0, 0 },
+    };
+    outcome_t o;
+    size_t i;
+
+    outcome_init(&o);
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        classify(DIALECT_OPENAI, 200, cases[i].body, &o);
+        if (o.kind != OUT_SUCCESS)
+            fprintf(stderr, "  case %zu: kind %d (%s)\n", i, (int)o.kind, o.message);
+        CHECK_INT(o.kind, OUT_SUCCESS);
+        CHECK_INT(o.usage.present, cases[i].present);
+        CHECK_INT(o.usage.input, cases[i].input);
+        CHECK_STR(o.code, "");
+    }
+    /* still invalid: a truncated big-number reply is not a success */
+    classify(DIALECT_OPENAI, 200, "{\"seed\":123456789012345678901234567890", &o);
+    CHECK_INT(o.kind, OUT_RETRY);
+    CHECK_STR(o.code, "invalid_response_body");
+    /* and errors with \u0000 in their message are read as JSON */
+    classify(DIALECT_OPENAI, 400, "{\"error\":{\"message\":\"bad\\u0000x\",\"code\":\"c1\"}}", &o);
+    CHECK_INT(o.kind, OUT_FINAL);
+    CHECK_STR(o.code, "c1");
+    CHECK_STR(o.message, "bad");
     outcome_release(&o);
+}
+
+/* One copy of the wire constants the runner sends. */
+static void test_anthropic_version_and_default_base_urls(void)
+{
+    CHECK_STR(PROVIDER_ANTHROPIC_VERSION, "2023-06-01");
+    CHECK_STR(PROVIDER_ANTHROPIC_VERSION_HEADER, "anthropic-version: 2023-06-01");
+    CHECK_STR(provider_default_base_url(DIALECT_OPENAI), "https://api.openai.com/v1");
+    CHECK_STR(provider_default_base_url(DIALECT_ANTHROPIC), "https://api.anthropic.com");
+    CHECK_STR(provider_base_url_env(DIALECT_OPENAI), "OPENAI_BASE_URL");
+    CHECK_STR(provider_base_url_env(DIALECT_ANTHROPIC), "ANTHROPIC_BASE_URL");
+}
+
+int main(void)
+{
+    headers_init(&H);
+    test_pretty_printed_success_is_parsed_whole();
+    test_one_line_success_is_read_without_a_tree();
+    test_truncated_or_non_object_2xx_bodies_are_retried();
+    test_success_without_usage_is_still_a_success();
+    test_400_is_final_with_the_servers_code_and_message();
+    test_401_and_403_invalidate_the_key_and_mask_it();
+    test_other_4xx_are_final_but_408_and_409_are_retried();
+    test_429_rate_is_retried_and_quota_exhausts_the_key();
+    test_5xx_and_no_reply_are_retried_3xx_is_final();
+    test_x_should_retry_overrides_the_status_class();
+    test_usage_in_every_api_shape();
+    test_retry_after_ms_seconds_and_dates();
+    test_http_date_formats();
+    test_request_id_prefers_x_request_id();
+    test_valid_json_reply_is_a_success_whatever_its_strings_and_numbers();
+    test_anthropic_version_and_default_base_urls();
     headers_release(&H);
     return tap_done();
 }

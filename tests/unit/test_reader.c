@@ -328,6 +328,102 @@ static void test_long_lines(void)
     free(data);
 }
 
+/* Zero bytes after the last gzip member (tar-style padding) are accepted,
+ * as gzip -t accepts them, whatever their length (also past one read
+ * buffer); anything non-zero after them, or a member after them, is not. */
+static void test_gzip_zero_padding(void)
+{
+    static const char a[] = "{\"n\":1}\n{\"n\":2}\n";
+    size_t la, pads[] = { 1, 2, 511, 512, (300u << 10) }, i;
+    unsigned char *ga = gz_bytes(a, sizeof a - 1, &la), *buf;
+    char out[512], err[256], path[256];
+    uint64_t size = 0, hash = 0;
+    int gz;
+
+    CHECK(ga != NULL);
+    buf = calloc(1, la * 2 + (300u << 10) + 16);
+    CHECK(buf != NULL);
+    if (!ga || !buf) {
+        free(ga);
+        free(buf);
+        return;
+    }
+    memcpy(buf, ga, la);
+    for (i = 0; i < sizeof pads / sizeof pads[0]; i++) {
+        memset(buf + la, 0, pads[i] + 1);
+        write_file("pad.gz", buf, la + pads[i]);
+        CHECK_INT(slurp("pad.gz", out, sizeof out, &gz, err, sizeof err), READER_EOF);
+        CHECK_STR(out, "1:{\"n\":1}|2:{\"n\":2}|");
+        CHECK_STR(err, "");
+        /* the fingerprint covers the raw bytes, padding included */
+        path_of(path, sizeof path, "pad.gz");
+        CHECK_INT(input_fingerprint(path, &size, &hash, err, sizeof err), 0);
+        CHECK_INT(size, la + pads[i]);
+    }
+    /* a non-zero byte after the padding is still garbage */
+    memset(buf + la, 0, 600);
+    buf[la + 599] = 'x';
+    write_file("padx.gz", buf, la + 600);
+    CHECK_INT(slurp("padx.gz", out, sizeof out, &gz, err, sizeof err), READER_ERR);
+    CHECK_STR(err, "trailing garbage after gzip member");
+    /* a member after the padding is not read as more data */
+    memset(buf + la, 0, 16);
+    memcpy(buf + la + 16, ga, la);
+    write_file("padm.gz", buf, la * 2 + 16);
+    CHECK_INT(slurp("padm.gz", out, sizeof out, &gz, err, sizeof err), READER_ERR);
+    CHECK_STR(err, "trailing garbage after gzip member");
+    free(ga);
+    free(buf);
+}
+
+/* reader_next_job: the job rule shared by validation and the run.  Blank
+ * lines (spaces/tabs only) are skipped and not numbered; over-long lines
+ * are jobs; line numbers still count every line. */
+static void test_next_job(void)
+{
+    size_t big = READER_MAX_LINE + 10, n = 0, len;
+    char *data = malloc(big + 64), path[256], err[256];
+    const char *want_lines[] = { "{\"a\":1}", NULL, "x \t", "last" };
+    const uint64_t want_ln[] = { 2, 4, 7, 9 };
+    reader_t *r;
+    const char *line;
+    uint64_t ln;
+    int i, rc;
+
+    CHECK(data != NULL);
+    if (!data)
+        return;
+    memcpy(data + n, "\n{\"a\":1}\n \t \n", 13);
+    n += 13;
+    memset(data + n, 'y', big);
+    n += big;
+    memcpy(data + n, "\n\t\n\r\nx \t\n  \r\nlast", 17);
+    n += 17;
+    write_file("jobs.jsonl", data, n);
+    path_of(path, sizeof path, "jobs.jsonl");
+    r = reader_open(path, err, sizeof err);
+    CHECK(r != NULL);
+    if (r) {
+        for (i = 0; i < 4; i++) {
+            rc = reader_next_job(r, &line, &len, &ln);
+            CHECK_INT(rc, want_lines[i] ? READER_LINE : READER_TOOLONG);
+            CHECK_INT(ln, want_ln[i]);
+            CHECK_INT(reader_jobs(r), i + 1);
+            if (want_lines[i] && rc == READER_LINE)
+                CHECK_STR(line, want_lines[i]);
+        }
+        CHECK_INT(reader_next_job(r, &line, &len, &ln), READER_EOF);
+        CHECK_INT(reader_jobs(r), 4);
+        CHECK_INT(reader_lines(r), 9);
+        reader_free(r);
+    }
+    CHECK(reader_is_blank("", 0));
+    CHECK(reader_is_blank(" \t ", 3));
+    CHECK(!reader_is_blank(" x", 2));
+    CHECK(!reader_is_blank("\r", 1));
+    free(data);
+}
+
 static void test_fingerprint(void)
 {
     char path[256], err[256];
@@ -379,7 +475,7 @@ static void cleanup(void)
         "single.jsonl.gz", "multi.gz", "multi3.gz", "trunc.gz", "trunc2.gz", "trunc3.gz",
         "garbage.gz", "garbage1.gz", "badcrc.gz", "badblock.gz", "badhdr.gz",
         "long.jsonl", "longlast.jsonl", "long.jsonl.gz", "exact.jsonl", "over.jsonl",
-        "fp1", "fp2", "fpbig",
+        "fp1", "fp2", "fpbig", "pad.gz", "padx.gz", "padm.gz", "jobs.jsonl",
     };
     char path[256];
     size_t i;
@@ -401,6 +497,8 @@ int main(void)
     test_plain();
     test_gzip();
     test_long_lines();
+    test_gzip_zero_padding();
+    test_next_job();
     test_fingerprint();
     cleanup();
     return tap_done();

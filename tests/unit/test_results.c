@@ -182,9 +182,71 @@ static void test_error(void)
     buf_release(&b);
 }
 
+/* A reply jansson cannot hold (no tree: an integer wider than 64 bits) is
+ * embedded as its own bytes: as they are on one line, without the line
+ * breaks between tokens when pretty-printed, and the line stays one line. */
+static void test_success_without_a_tree_keeps_the_bytes(void)
+{
+    static const char one[] = "{\"id\":\"x\",\"seed\":123456789012345678901234567890}";
+    static const char pretty[] = "{\n  \"id\": \"x y\",\n  \"seed\": 123456789012345678901234567890,"
+                                 "\r\n  \"t\": \"a\\u0000b\"\n}\n";
+    buf_t b = BUF_INIT;
+
+    CHECK_INT(results_success_raw(&b, 1, 0, "a", 200, NULL, one, sizeof one - 1, NULL, 0), 0);
+    CHECK(strstr(b.data, ",\"body\":{\"id\":\"x\",\"seed\":123456789012345678901234567890}},") != NULL);
+    CHECK(memchr(b.data, '\n', b.len - 1) == NULL);
+    buf_reset(&b);
+    CHECK_INT(results_success_raw(&b, 1, 0, "a", 200, NULL, pretty, sizeof pretty - 1, NULL, 0), 0);
+    CHECK(strstr(b.data, ",\"body\":{\"id\":\"x y\",\"seed\":123456789012345678901234567890,"
+                         "\"t\":\"a\\u0000b\"}},") != NULL);
+    CHECK(memchr(b.data, '\n', b.len - 1) == NULL);
+    CHECK(b.data[b.len - 1] == '\n');
+    buf_reset(&b);
+    /* not JSON and no tree: null, never the raw text */
+    CHECK_INT(results_success_raw(&b, 1, 0, "a", 200, NULL, "{\n\"a\":", 6, NULL, 0), 0);
+    CHECK(strstr(b.data, ",\"body\":null},") != NULL);
+    buf_release(&b);
+}
+
+/* results_id_ordinal inverts the id for the right seed only */
+static void test_id_inverse(void)
+{
+    static const uint64_t seeds[] = { 0, 1, 0xdeadbeefcafef00dULL, UINT64_MAX };
+    int ok = 1, foreign = 0;
+
+    for (size_t k = 0; k < sizeof seeds / sizeof seeds[0]; k++) {
+        for (uint64_t ord = 0; ord < 3000; ord += (ord < 100 ? 1 : 37)) {
+            buf_t b = BUF_INIT;
+            uint64_t got = UINT64_MAX;
+            if (results_error_line(&b, seeds[k], ord, "x", 0, NULL, NULL, NULL, 0, "c", "m") != 0) {
+                ok = 0;
+                continue;
+            }
+            /* {"id":"batch_req_...", */
+            if (!results_id_ordinal(b.data + 7, RESULTS_ID_LEN, seeds[k], &got) || got != ord)
+                ok = 0;
+            if (results_id_ordinal(b.data + 7, RESULTS_ID_LEN, seeds[k] ^ 1, &got))
+                foreign++;
+            b.data[7 + RESULTS_ID_LEN - 1] ^= 1;   /* last hex digit changed */
+            if (results_id_ordinal(b.data + 7, RESULTS_ID_LEN, seeds[k], &got))
+                foreign++;
+            buf_release(&b);
+        }
+    }
+    CHECK(ok);
+    CHECK_INT(foreign, 0);
+    {
+        uint64_t got;
+        CHECK(!results_id_ordinal("batch_req_0123", 14, 0, &got));
+        CHECK(!results_id_ordinal("batch_req_zzzzzzzzzzzzzzzzzzzzzzzz", RESULTS_ID_LEN, 0, &got));
+    }
+}
+
 int main(void)
 {
     test_success();
     test_error();
+    test_success_without_a_tree_keeps_the_bytes();
+    test_id_inverse();
     return tap_done();
 }

@@ -1,14 +1,27 @@
 /*
- * scan: the validation pass over an input, before anything is sent (and
+ * validate: the validation pass over an input, before anything is sent (and
  * the whole of `llmbatch estimate`).  It streams the file once: parses every
  * line, finds duplicate custom_ids, looks every model up in the price table
- * and bounds each job's cost.  Memory: a set of 64-bit custom_id digests
- * (8 bytes per explicit id, at most 50% load) and per-model totals; no line
- * is kept.  Two ids with the same 64-bit digest (odds ~1e-7 for 2M ids)
- * would be reported as duplicates.
+ * and bounds each job's cost.  No line is kept.  Functions keep the scan_
+ * prefix (scan_input, scan_result_t).
+ *
+ * Every job's custom_id takes part, generated ones ("line-N" for a bare
+ * line without custom_id) included: a generated id that an explicit
+ * custom_id elsewhere also uses is a duplicate, reported with both lines.
+ *
+ * Duplicates in bounded memory: a scalable Bloom filter (~10 bits per id,
+ * ~1.3 bytes per id in all) answers "maybe seen"; the few candidates are
+ * recounted exactly in a second pass that reports each repeat with the line
+ * of its first occurrence.  Ids are compared by 64-bit digest (hash.h) in
+ * that recount, so two different ids with the same digest (odds ~1e-7 for
+ * 2M ids) would be reported as duplicates.
+ *
+ * Jobs are numbered as the run numbers them (reader_next_job in reader.h):
+ * blank lines are skipped and do not count, over-long lines do.
+ * Data flow and invariants of formats/: formats/README.md.
  */
-#ifndef LLMB_SCAN_H
-#define LLMB_SCAN_H
+#ifndef LLMB_VALIDATE_H
+#define LLMB_VALIDATE_H
 #include <stdio.h>
 #include <stdint.h>
 #include "job.h"
@@ -64,8 +77,5 @@ typedef struct scan_opts {
  * o->err), -1 on an unreadable/corrupt file (printed too). */
 int  scan_input(const char *path, const scan_opts_t *o, scan_result_t *r);
 void scan_result_release(scan_result_t *r);
-
-/* 64-bit digest used for custom_id sets. */
-uint64_t hash64(const void *p, size_t n);
 
 #endif

@@ -1,26 +1,13 @@
 /*
- * scan: one validating pass over the input (see scan.h).
+ * validate: one validating pass over the input (see validate.h).  Owns, for
+ * the duration of scan_input, the Bloom chain, the candidate digest set and
+ * (second pass only) the digest -> first-line map.
  */
 #include <stdlib.h>
 #include <string.h>
+#include "hash.h"
 #include "reader.h"
-#include "scan.h"
-
-uint64_t hash64(const void *p, size_t n)
-{
-    const unsigned char *s = p;
-    uint64_t h = 0xcbf29ce484222325ULL;
-
-    for (size_t i = 0; i < n; i++) {
-        h ^= s[i];
-        h *= 0x100000001b3ULL;
-    }
-    /* splitmix64 finaliser: spreads FNV's weak low bits */
-    h ^= h >> 30; h *= 0xbf58476d1ce4e5b9ULL;
-    h ^= h >> 27; h *= 0x94d049bb133111ebULL;
-    h ^= h >> 31;
-    return h ? h : 1;                 /* 0 marks an empty slot */
-}
+#include "validate.h"
 
 typedef struct idset {
     uint64_t *v;
@@ -126,7 +113,10 @@ static void bloom_free(bloomchain_t *c)
     c->n = 0;
 }
 
-/* digest -> first line, for the candidates' exact count */
+/* digest -> first line, for the candidates' exact count; the line's top
+ * bit (SEEN_AUTO) marks an id generated for a line without custom_id */
+#define SEEN_AUTO ((uint64_t)1 << 63)
+
 typedef struct seenmap {
     uint64_t *key, *line;
     size_t    cap, n;
@@ -290,13 +280,13 @@ static int scan_dups(const char *fpath, const char *path, const scan_opts_t *o,
     seenmap_t seen = {0};
     reader_t *rd = reader_open(fpath, err, sizeof(err));
     const char *line;
-    size_t len, k;
-    uint64_t lineno, ordinal = 0, njobs = r->jobs;
+    size_t len;
+    uint64_t lineno, ordinal, njobs = r->jobs;
     int got, rc = 0;
 
     if (!rd)
         return -1;
-    while ((got = reader_next(rd, &line, &len, &lineno)) != READER_EOF) {
+    while ((got = reader_next_job(rd, &line, &len, &lineno)) != READER_EOF) {
         job_t j;
         uint64_t h, first;
 
@@ -304,31 +294,34 @@ static int scan_dups(const char *fpath, const char *path, const scan_opts_t *o,
             rc = -1;
             break;
         }
-        if (got == READER_LINE) {
-            for (k = 0; k < len && (line[k] == ' ' || line[k] == '\t'); k++)
-                ;
-            if (k == len)
-                continue;
-        }
-        ordinal++;
+        ordinal = reader_jobs(rd);
         if (got != READER_LINE ||
             job_parse(line, len, lineno, o->defs, &j, err, sizeof(err)) != 0)
             continue;
-        if (!j.auto_id) {
-            h = hash64(j.custom_id, strlen(j.custom_id));
-            if (idset_has(cand, h)) {
-                first = seen_first(&seen, h, lineno);
-                if (first == UINT64_MAX) {
-                    job_release(&j);
-                    rc = -1;
-                    break;
-                }
-                if (first) {
-                    snprintf(msg, sizeof(msg), "duplicate custom_id \"%.200s\" (first at line %llu)",
-                             j.custom_id, (unsigned long long)first);
-                    r->jobs = ordinal;          /* problem() records jobs - 1 */
-                    problem(o, r, path, lineno, msg, SCAN_BAD_DUP);
-                }
+        /* generated ids ("line-N") count too: an explicit custom_id
+         * "line-7" elsewhere would make two result lines with one id */
+        h = hash64(j.custom_id, strlen(j.custom_id));
+        if (idset_has(cand, h)) {
+            first = seen_first(&seen, h, lineno | (j.auto_id ? SEEN_AUTO : 0));
+            if (first == UINT64_MAX) {
+                job_release(&j);
+                rc = -1;
+                break;
+            }
+            if (first && j.auto_id)
+                snprintf(msg, sizeof(msg), "duplicate custom_id \"%.200s\": this line has no "
+                         "custom_id and is given that id, which line %llu already uses",
+                         j.custom_id, (unsigned long long)(first & ~SEEN_AUTO));
+            else if (first && (first & SEEN_AUTO))
+                snprintf(msg, sizeof(msg), "duplicate custom_id \"%.200s\" (first at line %llu, "
+                         "which has no custom_id and is given that id)",
+                         j.custom_id, (unsigned long long)(first & ~SEEN_AUTO));
+            else if (first)
+                snprintf(msg, sizeof(msg), "duplicate custom_id \"%.200s\" (first at line %llu)",
+                         j.custom_id, (unsigned long long)first);
+            if (first) {
+                r->jobs = ordinal;          /* problem() records jobs - 1 */
+                problem(o, r, path, lineno, msg, SCAN_BAD_DUP);
             }
         }
         job_release(&j);
@@ -367,9 +360,8 @@ int scan_input(const char *fpath, const scan_opts_t *opts, scan_result_t *r)
             fprintf(o->err, "%s\n", err);
         return -1;
     }
-    while ((got = reader_next(rd, &line, &len, &lineno)) != READER_EOF) {
+    while ((got = reader_next_job(rd, &line, &len, &lineno)) != READER_EOF) {
         job_t j;
-        size_t k;
 
         if (got == READER_ERR) {
             if (o->err)
@@ -378,22 +370,17 @@ int scan_input(const char *fpath, const scan_opts_t *opts, scan_result_t *r)
             rc = -1;
             goto out;
         }
-        r->lines = lineno;
+        r->lines = reader_lines(rd);
+        r->jobs = reader_jobs(rd);
         if (got == READER_TOOLONG) {
-            r->jobs++;
             problem(o, r, path, lineno, "line is longer than 32 MiB", SCAN_BAD_TOOLONG);
             continue;
         }
-        for (k = 0; k < len && (line[k] == ' ' || line[k] == '\t'); k++)
-            ;
-        if (k == len)
-            continue;                     /* blank line */
-        r->jobs++;
         if (job_parse(line, len, lineno, o->defs, &j, err, sizeof(err)) != 0) {
             problem(o, r, path, lineno, err, SCAN_BAD_PARSE);
             continue;
         }
-        if (!j.auto_id) {
+        {
             uint64_t h = hash64(j.custom_id, strlen(j.custom_id));
             int maybe = bloom_add(&bloom, h);
             if (maybe < 0 || (maybe && idset_add(&cand, h) < 0)) {
@@ -409,6 +396,7 @@ int scan_input(const char *fpath, const scan_opts_t *opts, scan_result_t *r)
             problem(o, r, path, lineno, err, SCAN_BAD_PRICE);
         job_release(&j);
     }
+    r->lines = reader_lines(rd);          /* trailing blank lines too */
     bloom_free(&bloom);
     if (cand.n && scan_dups(fpath, path, o, r, &cand) != 0) {
         if (o->err)
