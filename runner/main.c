@@ -67,6 +67,7 @@ static const char usage_text[] =
 "  --fresh                  start over, moving old outputs aside\n"
 "  --ledger NAME            share --budget, --rpm, --tpm with every process naming\n"
 "                           this ledger (needs --redis URL or LLMBATCH_REDIS_URL)\n"
+"  --redis URL              redis://[user:pass@]host:port/db (default LLMBATCH_REDIS_URL)\n"
 "  --raise-budget           allow --budget to raise an existing shared ledger's cap\n"
 "  --shard I/N              process only the jobs whose position modulo N is I;\n"
 "                           auto/N (or --shards N) takes I from JOB_COMPLETION_INDEX\n"
