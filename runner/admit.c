@@ -166,6 +166,8 @@ static slot_t *read_job(run_ctx_t *c, int *again)
             return NULL;
         }
         ord = a->next_ordinal++;
+        if (c->o->shard_n && ord % c->o->shard_n != c->o->shard_i)
+            continue;                   /* another shard's job (--shard) */
         if (ckpt_done(&c->ckpt, ord))
             continue;
         if (ord >= c->ckpt.njobs && ckpt_resize(&c->ckpt, ord + 1)) {
@@ -331,6 +333,9 @@ static int try_start(run_ctx_t *c, slot_t *s, int from_retry, int64_t now_ns)
     }
     if (kw > wait)
         wait = kw;
+    if ((kw = ledger_key_wait(&c->ledger, (size_t)(k - c->keys.v), rl_key_rpm(&k->rl),
+                              now_ns)) > wait)
+        wait = kw;                      /* the key's rate, shared by a ledger */
     if (wait > 0) {
         put_back(c, s, from_retry);
         if (wait > LONG_WAIT_NS)
@@ -354,6 +359,7 @@ static int try_start(run_ctx_t *c, slot_t *s, int from_retry, int64_t now_ns)
     }
     ledger_take(&c->ledger, s->reservation, s->weight, now_ns);
     rl_key_take(&k->rl, now_ns, s->weight);
+    ledger_key_take(&c->ledger, (size_t)(k - c->keys.v), rl_key_rpm(&k->rl), now_ns);
     s->reserved = 1;
     s->key = k;
     s->inflight = 1;

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "checkpoint.h"
+#include "shard.h"
 #include "output.h"
 #include "sha256.h"
 
@@ -166,6 +167,10 @@ int ckpt_save(const char *path, const ckpt_t *c, const stats_t *stats)
         goto out;
     json_object_set_new(j, "done_prefix", json_integer((json_int_t)prefix));
     json_object_set_new(j, "dialects", json_integer((json_int_t)c->dialects));
+    if (c->shard_n) {
+        json_object_set_new(j, "shard", json_integer((json_int_t)c->shard_i));
+        json_object_set_new(j, "shards", json_integer((json_int_t)c->shard_n));
+    }
     if (c->ordered)
         json_object_set_new(j, "ordered", json_true());
     if (c->reorder_ready) {
@@ -361,6 +366,16 @@ int ckpt_load(const char *path, ckpt_t *c, stats_t *stats, char *err, size_t err
     c->hwm = (money_t)hwm;
     c->complete = json_is_true(json_object_get(j, "complete"));
     c->dialects = (unsigned)json_integer_value(json_object_get(j, "dialects"));
+    if (json_object_get(j, "shards")) {
+        json_int_t si = json_integer_value(json_object_get(j, "shard"));
+        json_int_t sn = json_integer_value(json_object_get(j, "shards"));
+        if (sn <= 0 || sn > SHARD_MAX || si < 0 || si >= sn) {
+            snprintf(err, errlen, "%s: not a valid llmbatch checkpoint (shard)", path);
+            goto out;
+        }
+        c->shard_i = (unsigned)si;
+        c->shard_n = (unsigned)sn;
+    }
     c->ordered = json_is_true(json_object_get(j, "ordered"));
     {
         const char *ro = json_string_value(json_object_get(j, "reorder"));
@@ -395,10 +410,10 @@ int ckpt_load(const char *path, ckpt_t *c, stats_t *stats, char *err, size_t err
                  path, (unsigned long long)njobs, fix);
         goto out;
     }
-    if (c->complete && ckpt_count_done(c) != njobs) {
+    if (c->complete && ckpt_count_done(c) != ckpt_jobs(c)) {
         snprintf(err, errlen, "%s: marked complete, but %llu of its %llu jobs are not done; "
-                 "%s", path, (unsigned long long)(njobs - ckpt_count_done(c)),
-                 (unsigned long long)njobs, fix);
+                 "%s", path, (unsigned long long)(ckpt_jobs(c) - ckpt_count_done(c)),
+                 (unsigned long long)ckpt_jobs(c), fix);
         goto out;
     }
     if (stats && stats_from_json(stats, json_object_get(j, "stats"))) {
@@ -422,6 +437,11 @@ out:
     if (rc < 0)
         ckpt_release(c);
     return rc;
+}
+
+uint64_t ckpt_jobs(const ckpt_t *c)
+{
+    return shard_jobs(c->njobs, c->shard_i, c->shard_n);
 }
 
 /* 0 if path holds at least `committed` bytes; else -1 with the reason. */

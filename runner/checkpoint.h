@@ -30,6 +30,7 @@ typedef struct ckpt {
     uint64_t *bits;
     int      complete;       /* every job has its line */
     unsigned dialects;       /* bit (1 << dialect_t) for each dialect the input uses */
+    unsigned shard_i, shard_n;  /* --shard I/N (shard_n 0: the whole input) */
     int      legacy;         /* loaded from a format-1 file (no checksum) */
     /* --ordered / sort (runner/reorder.h has the protocol); saved only when set */
     int      ordered;        /* "ordered":true: the outputs are in input order */
@@ -54,6 +55,8 @@ static inline void ckpt_mark(ckpt_t *c, uint64_t i)
         c->bits[i >> 6] |= (uint64_t)1 << (i & 63);
 }
 uint64_t ckpt_count_done(const ckpt_t *c);
+/* The jobs this run owns: all njobs, or shard_i's share of them (shard.h). */
+uint64_t ckpt_jobs(const ckpt_t *c);
 
 /* 1 loaded, 0 no such file, -1 unreadable/corrupt (message in err, saying
  * what is wrong and what to do).  Refused: a checksum that does not match,

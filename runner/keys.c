@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "keys.h"
+#include "ledger_redis.h"
 
 void key_fingerprint(const char *secret, char *out, size_t outlen)
 {
@@ -323,4 +324,9 @@ void keys_redact(const keys_t *ks, char *buf, size_t len)
             p += kl;
         }
     }
+}
+
+void keys_shared_name(const api_key_t *k, char *out, size_t outlen)
+{
+    rledger_key_fingerprint(k->secret, out, outlen);
 }

@@ -70,6 +70,9 @@ int  keys_auth_header(const api_key_t *k, char *out, size_t outlen);
 /* Overwrites with '*' every occurrence of every loaded key in buf (server
  * text that may quote the caller's key, whatever the key's shape). */
 void keys_redact(const keys_t *ks, char *buf, size_t len);
+/* The name under which k's state is shared in a ledger (a one-way hash of
+ * the secret, ledger_redis.h's rledger_key_fingerprint); outlen >= 19. */
+void keys_shared_name(const api_key_t *k, char *out, size_t outlen);
 /* The printable name of a secret: "..." + last 4 characters. */
 void key_fingerprint(const char *secret, char *out, size_t outlen);
 

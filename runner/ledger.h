@@ -14,12 +14,17 @@
  */
 #ifndef LLMB_LEDGER_H
 #define LLMB_LEDGER_H
+#include <stddef.h>
 #include <stdint.h>
 #include "budget.h"
 #include "ratelimit.h"
 
+struct ledger_shared;
+
 typedef struct ledger {
     budget_t budget;
+    struct ledger_shared *sh;       /* NULL: local; else the shared part
+                                       (ledger_shared.h), owned here */
     gcra_t   g_req, g_tok;          /* --rpm, --tpm */
     money_t  reserved_since_commit; /* sizes the next durable bound */
 } ledger_t;
@@ -50,5 +55,24 @@ money_t ledger_next_bound(const ledger_t *l, int final, int concurrency, money_t
 void    ledger_committed(ledger_t *l, money_t bound);
 /* Spent so far, all runs. */
 money_t ledger_spent(const ledger_t *l);
+/* Makes l shared (after ledger_init): sh's lease bounds the budget and its
+ * slots pace the global ceilings; the local budget keeps this process's
+ * own accounting (and its durable bound) under no cap of its own.  l owns
+ * sh from now on. */
+void    ledger_attach(ledger_t *l, struct ledger_shared *sh);
+/* The shared ledger's round trips that are due (a lease report, slot
+ * refills, the heartbeat); call it every loop turn, it returns at once
+ * when nothing is due and for a local ledger.  0, or -1 with a message in
+ * err: the shared ledger is lost, admission must stop (never counted
+ * locally instead). */
+int     ledger_sync(ledger_t *l, int64_t now_ns, char *err, size_t errlen);
+/* A key's own pacing across the processes of a shared ledger: ns until key
+ * i (keys_t order) may start at its current rate rpm (0: not paced); 0 for
+ * a local ledger (the key's local pacer does it alone). */
+int64_t ledger_key_wait(const ledger_t *l, size_t i, double rpm, int64_t now_ns);
+void    ledger_key_take(ledger_t *l, size_t i, double rpm, int64_t now_ns);
+/* Detaches and closes the shared part (reports the last spend, gives the
+ * lease back).  0, or -1 with a message in err; no-op when local. */
+int     ledger_close(ledger_t *l, char *err, size_t errlen);
 
 #endif

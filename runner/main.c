@@ -13,6 +13,8 @@
 #include "batch.h"
 #include "cli.h"
 #include "ledger_cmd.h"
+#include "merge_cmd.h"
+#include "shard.h"
 #include "report_html_cmd.h"
 #include "report_run.h"
 #include "run.h"
@@ -28,6 +30,8 @@ static const char usage_text[] =
 "  llmbatch keys [--keys-file FILE] [--base-url URL] [--probe]\n"
 "  llmbatch cache stats DIR | cache prune DIR --older-than AGE\n"
 "  llmbatch ledger show NAME [--redis URL]     a shared ledger's live state (JSON)\n"
+"  llmbatch merge -o RESULTS [--errors FILE] [--report FILE] SHARD_RESULTS...\n"
+"                                              join the shards of one job (--shard)\n"
 "  llmbatch sort RESULTS --input INPUT [-o OUT]   put results into input order\n"
 "\n"
 "run options:\n"
@@ -64,6 +68,13 @@ static const char usage_text[] =
 "  --html FILE              the report as a self-contained HTML page (charts)\n"
 "  --cacert FILE, --insecure   TLS trust (--insecure disables verification)\n"
 "  --fresh                  start over, moving old outputs aside\n"
+"  --ledger NAME            share --budget, --rpm, --tpm with every process naming\n"
+"                           this ledger (needs --redis URL or LLMBATCH_REDIS_URL)\n"
+"  --redis URL              redis://[user:pass@]host:port/db (default LLMBATCH_REDIS_URL)\n"
+"  --raise-budget           allow --budget to raise an existing shared ledger's cap\n"
+"  --shard I/N              process only the jobs whose position modulo N is I;\n"
+"                           auto/N (or --shards N) takes I from JOB_COMPLETION_INDEX\n"
+"                           or SLURM_ARRAY_TASK_ID\n"
 "  --commit-every N         results between commits (default 10000; also every second)\n"
 "  --progress / --no-progress, -q/--quiet\n"
 "  --via live|batch         live requests (default) or the providers' batch APIs\n"
@@ -262,6 +273,16 @@ static int common_opt(int argc, char **argv, int *i, run_opts_t *o, int *probe)
         o->resubmit_part = (int)u;
     }
     else if (!strcmp(a, "--no-wait")) o->no_wait = 1;
+    else if (!strcmp(a, "--ledger")) { TAKES_VALUE(); o->ledger_name = v; }
+    else if (!strcmp(a, "--redis")) { TAKES_VALUE(); o->redis_url = v; }
+    else if (!strcmp(a, "--raise-budget")) o->raise_budget = 1;
+    else if (!strcmp(a, "--shard") || !strcmp(a, "--shards")) {
+        char spec[64], err[200];
+        TAKES_VALUE();
+        snprintf(spec, sizeof(spec), "%s%s", a[7] == 's' ? "auto/" : "", v);
+        if (shard_parse(spec, &o->shard_i, &o->shard_n, err, sizeof(err)))
+            return usage_err("%s (got \"%s\")", err, v), -1;
+    }
     else if (!strcmp(a, "--fresh")) o->fresh = 1;
     else if (!strcmp(a, "--insecure")) o->insecure = 1;
     else if (!strcmp(a, "--no-slow-start")) o->no_slow_start = 1;
@@ -369,6 +390,8 @@ int main(int argc, char **argv)
         return cmd_cache(argc, argv);
     if (!strcmp(argv[1], "ledger"))
         return ledger_cmd(argc, argv);
+    if (!strcmp(argv[1], "merge"))
+        return merge_cmd(argc, argv);
     if (!strcmp(argv[1], "sort"))
         return sort_main(argc, argv);
     if (parse_args(argc, argv, 2, &o, !strcmp(argv[1], "keys") ? &probe : NULL, pos, 2, &npos))

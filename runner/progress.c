@@ -22,7 +22,7 @@
 
 static uint64_t total_jobs(const run_ctx_t *c)
 {
-    return stats_total_jobs(&c->stats, c->ckpt.njobs);
+    return stats_total_jobs(&c->stats, ckpt_jobs(&c->ckpt));
 }
 
 /* Replaces path with data via rename; no fsync (monitoring, not state). */

@@ -31,7 +31,7 @@ static int report_checkpoint(const char *path)
         return RUN_EXIT_USAGE;
     }
     done = ckpt_count_done(&ck);
-    total = stats_total_jobs(&s, ck.njobs);
+    total = stats_total_jobs(&s, ckpt_jobs(&ck));
     money_format(money_add(s.spent, ck.hwm), 6, a, sizeof(a));
     money_format(money_add(s.unconfirmed, ck.hwm), 6, u, sizeof(u));
     r = json_pack("{s:s,s:s,s:{s:I,s:I,s:I,s:I,s:I},s:{s:o,s:o,s:o},s:o,s:o,s:i,s:b}",

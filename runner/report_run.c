@@ -36,7 +36,7 @@ static json_t *build_report(run_ctx_t *c, int exit_code)
 {
     const stats_t *s = &c->stats;
     const run_opts_t *o = c->o;
-    uint64_t total = stats_total_jobs(s, c->ckpt.njobs);
+    uint64_t total = stats_total_jobs(s, ckpt_jobs(&c->ckpt));
     uint64_t done = s->succeeded + s->failed;
     json_t *r, *keys = json_object(), *status = stats_by_status_json(s), *alerts = json_array();
     uint64_t n429 = s->rate_limited;
@@ -104,7 +104,7 @@ static json_t *build_report(run_ctx_t *c, int exit_code)
 static void summary(run_ctx_t *c, int exit_code)
 {
     const stats_t *s = &c->stats;
-    uint64_t total = stats_total_jobs(s, c->ckpt.njobs);
+    uint64_t total = stats_total_jobs(s, ckpt_jobs(&c->ckpt));
     uint64_t done = s->succeeded + s->failed, e5 = 0;
     char a[32], b[32], u[32], e[32];
 

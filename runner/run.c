@@ -17,11 +17,13 @@
 #include "batch.h"
 #include "cli.h"
 #include "clock.h"
+#include "ledger_shared.h"
 #include "paths.h"
 #include "hash.h"
 #include "report_run.h"
 #include "run_int.h"
 #include "limits.h"
+#include "shard.h"
 #include "url.h"
 
 void run_opts_init(run_opts_t *o)
@@ -130,6 +132,8 @@ static uint64_t settings_hash(const run_opts_t *o)
                      o->defs.model ? o->defs.model : "",
                      (unsigned long long)o->defs.max_tokens, o->defs.dialect,
                      o->skip_invalid);
+    if (o->shard_n && n > 0 && (size_t)n < sizeof(s))
+        n += snprintf(s + n, sizeof(s) - (size_t)n, "|shard=%u/%u", o->shard_i, o->shard_n);
     return hash64(s, n > 0 ? (size_t)n : 0);
 }
 
@@ -247,7 +251,10 @@ static int prepare_checkpoint(run_ctx_t *c, uint64_t isize, uint64_t ihash, int 
 
 static void free_ctx(run_ctx_t *c)
 {
+    char err[600];
+
     sched_release(c);
+    ledger_close(&c->ledger, err, sizeof(err));
     live_release(c);
     output_close(&c->files.out_ok);
     output_close(&c->files.out_err);
@@ -268,7 +275,7 @@ static void free_ctx(run_ctx_t *c)
 static int exit_code(const run_ctx_t *c)
 {
     uint64_t done = ckpt_count_done(&c->ckpt);
-    int pending = !(c->adm.rd_eof && done >= c->ckpt.njobs && c->adm.active == 0);
+    int pending = !(c->adm.rd_eof && done >= ckpt_jobs(&c->ckpt) && c->adm.active == 0);
 
     switch (c->stop) {
     case STOP_IO:     return RUN_EXIT_IO;
@@ -358,7 +365,7 @@ static int validate_input(run_ctx_t *c, int resumed)
                     c->adm.scan.invalid == 1 ? "" : "s");
         return RUN_EXIT_USAGE;
     }
-    c->stats.jobs_total = c->adm.scan.jobs;
+    c->stats.jobs_total = shard_jobs(c->adm.scan.jobs, o->shard_i, o->shard_n);
     if (ckpt_resize(&c->ckpt, c->adm.scan.jobs))
         return oom();
     c->ckpt.dialects = c->adm.scan.dialects;
@@ -401,7 +408,7 @@ static void carry_money(run_ctx_t *c, int resumed)
         money_format(ledger_spent(&c->ledger), 4, a, sizeof(a));
         fprintf(stderr, "llmbatch: resuming %s: %llu of %llu jobs already done, $%s "
                 "spent so far\n", o->input, (unsigned long long)ckpt_count_done(&c->ckpt),
-                (unsigned long long)c->ckpt.njobs, a);
+                (unsigned long long)ckpt_jobs(&c->ckpt), a);
     }
 }
 
@@ -467,10 +474,48 @@ static void log_this_run(run_ctx_t *c)
     stats_log_run(&c->stats, &r);
 }
 
-int run_main(const run_opts_t *o)
+/* --shard: every output path given carries the shard (shard.h).  0 or an
+ * exit code. */
+static int shard_names(run_opts_t *o, char **owned)
+{
+    const char **v[4] = { &o->results, &o->errors, &o->report, &o->checkpoint };
+
+    for (int k = 0; k < 4 && o->shard_n; k++) {
+        if (!*v[k])
+            continue;
+        if (!(owned[k] = shard_path(*v[k], o->shard_i, o->shard_n)))
+            return oom();
+        *v[k] = owned[k];
+    }
+    return 0;
+}
+
+/* Joins (or creates) the shared ledger with this run's terms; the run then
+ * uses the ledger's budget and ceilings.  0 or an exit code. */
+static int open_shared(run_opts_t *o, ledger_shared_t *sh)
+{
+    rledger_terms_t t = { .have_budget = o->have_budget, .budget = o->budget,
+                          .raise_budget = o->raise_budget, .rpm = o->rpm, .tpm = o->tpm };
+    char err[600];
+
+    if (lsh_open(sh, &t, clock_mono_ns(), err, sizeof(err)) != 0) {
+        fprintf(stderr, "llmbatch: shared ledger '%s': %s; nothing was sent\n",
+                o->ledger_name, err);
+        return RUN_EXIT_USAGE;
+    }
+    o->have_budget = t.have_budget;
+    o->budget = t.budget;
+    o->rpm = t.rpm;
+    o->tpm = t.tpm;
+    return 0;
+}
+
+int run_main(const run_opts_t *opts)
 {
     run_ctx_t ctx, *c = &ctx;
-    char err[1024];
+    run_opts_t oc = *opts, *o = &oc;    /* a shared ledger may set budget and ceilings */
+    char err[1024], *owned[4] = { NULL, NULL, NULL, NULL };
+    ledger_shared_t *sh = NULL;
     uint64_t isize = 0, ihash = 0;
     int rc, resumed = 0, via_rc = 0;
     run_opts_t fitted = *o;         /* --concurrency fitted to the open-file limit */
@@ -486,8 +531,14 @@ int run_main(const run_opts_t *o)
     ckpt_init(&c->ckpt);
     c->start_ms = clock_mono_ms();
 
-    if ((rc = setup_files(c)) != 0)
+    if ((rc = shard_names(o, owned)) != 0 || (rc = setup_files(c)) != 0)
         goto out;
+    if (o->ledger_name && !(sh = lsh_connect(o->ledger_name, o->redis_url, err, sizeof(err)))) {
+        fprintf(stderr, "llmbatch: shared ledger '%s': %s; nothing was sent\n",
+                o->ledger_name, err);
+        rc = RUN_EXIT_USAGE;
+        goto out;
+    }
     rc = RUN_EXIT_USAGE;
     if (!(c->prices = prices_load(cli_prices_path(o->prices), err, sizeof(err)))) {
         fprintf(stderr, "llmbatch: %s\n", err);
@@ -526,12 +577,25 @@ int run_main(const run_opts_t *o)
     c->ckpt.input_size = isize;
     c->ckpt.input_hash = ihash;
     c->ckpt.settings_hash = settings_hash(o);
+    c->ckpt.shard_i = o->shard_i;
+    c->ckpt.shard_n = o->shard_n;
     free(c->ckpt.input_path);
     c->ckpt.input_path = strdup(o->input);
 
     if ((rc = check_base_urls(c)) != 0)
         goto out;
+    if (sh && (rc = open_shared(o, sh)) != 0)
+        goto out;
     carry_money(c, resumed);
+    if (sh) {
+        ledger_attach(&c->ledger, sh);
+        sh = NULL;
+        if (keyshare_sync(c, 1, err, sizeof(err)) != 0) {
+            fprintf(stderr, "llmbatch: %s; nothing was sent\n", err);
+            rc = RUN_EXIT_USAGE;
+            goto out;
+        }
+    }
     c->stats.runs++;
     c->run_base.run = c->stats.runs;
     c->run_base.requests_sent = c->stats.requests_sent;
@@ -539,6 +603,10 @@ int run_main(const run_opts_t *o)
     c->run_base.failed = c->stats.failed;
     c->run_base.spent = ledger_spent(&c->ledger);
     warn_reservations(c);
+    if (o->shard_n > 1 && o->have_budget && !c->ledger.sh)
+        fprintf(stderr, "llmbatch: warning: --shard without --ledger: this shard's --budget "
+                "is its own, not shared with the other shards (add --ledger NAME --redis URL "
+                "to share one budget)\n");
     if (o->insecure)
         fprintf(stderr, "llmbatch: warning: --insecure: TLS certificates are NOT verified\n");
     if ((rc = open_run(c, resumed)) != 0)
@@ -563,6 +631,10 @@ int run_main(const run_opts_t *o)
     log_this_run(c);
     if (!c->no_commit)
         sched_commit(c, 1, 0);
+    if (keyshare_sync(c, 1, err, sizeof(err)) != 0 ||
+        ledger_close(&c->ledger, err, sizeof(err)) != 0)
+        fprintf(stderr, "llmbatch: warning: %s (this process's lease stays counted as "
+                "possibly billed)\n", err);
     progress_finish(c);
     rc = exit_code(c);
     if (via_rc && (rc == RUN_EXIT_OK || rc == RUN_EXIT_FAILED))
@@ -576,5 +648,9 @@ int run_main(const run_opts_t *o)
         batch_report(c);
 out:
     free_ctx(c);
+    if (sh)
+        lsh_close(sh, err, sizeof(err));
+    for (int k = 0; k < 4; k++)
+        free(owned[k]);
     return rc;
 }

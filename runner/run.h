@@ -60,6 +60,10 @@ typedef struct run_opts {
     int      nalerts;
     uint64_t commit_every;       /* results between commits (and every 1 s) */
     int      progress;           /* -1 auto (stderr is a tty), 0 off, 1 on */
+    const char *ledger_name;     /* --ledger: shared ledger (NULL: local) */
+    const char *redis_url;       /* --redis (NULL: $LLMBATCH_REDIS_URL) */
+    int      raise_budget;       /* --raise-budget */
+    unsigned shard_i, shard_n;   /* --shard I/N (shard_n 0: not sharded) */
     int      ordered;            /* --ordered */
     int      retry_failed;       /* --retry-failed[=CODES] */
     retry_codes_t retry_codes;

@@ -150,6 +150,8 @@ typedef struct run_ctx {
     int       exit_signal;
     char      fatal[512];
     int       no_commit;            /* a write or fsync failed: never commit again */
+    int64_t   drain_until_ms;       /* > 0: a STOP_IO that lets in-flight requests
+                                       finish until then (shared ledger lost) */
 } run_ctx_t;
 
 /* ---- sched.c: the loop and commit points ------------------------------ */
@@ -221,6 +223,13 @@ void redact(const run_ctx_t *c, char *buf, size_t len);
 /* A retryable failure of s's last attempt: back to the queue with a
  * not-before time, or its final line once its attempts are used up. */
 void retry_or_fail(run_ctx_t *c, slot_t *s, int64_t retry_after_ms, const char *last_code);
+
+/* ---- keyshare.c: API key states shared through the ledger --------------- */
+/* Merges every key's state with the shared ledger's and applies what is
+ * tighter (exhausted/invalid, cooling, a lower AIMD factor, announced
+ * limits); at most once a second unless force.  0, or -1 with a message in
+ * err (the ledger is lost).  No-op without a shared ledger. */
+int  keyshare_sync(run_ctx_t *c, int force, char *err, size_t errlen);
 
 /* ---- runstats.c: the run's counters -------------------------------------- */
 void run_sync_stats(run_ctx_t *c);

@@ -65,7 +65,7 @@ int sched_commit(run_ctx_t *c, int final, money_t extra)
         c->ckpt.errors_size = f->out_err.committed;
         c->ckpt.hwm = bound;
         c->ckpt.complete = c->adm.rd_eof && c->adm.active == 0 && !c->adm.held &&
-                           !c->adm.retry_q && ckpt_count_done(&c->ckpt) == c->ckpt.njobs;
+                           !c->adm.retry_q && ckpt_count_done(&c->ckpt) == ckpt_jobs(&c->ckpt);
         if (ckpt_save(f->ckpt_path, &c->ckpt, &c->stats) != 0) {
             run_fatal_io(c, "writing checkpoint", f->ckpt_path);
             return -1;
@@ -121,19 +121,34 @@ static void admit_with_commits(run_ctx_t *c)
     }
 }
 
+/* The shared ledger's round trips; losing it stops admission at once and
+ * lets what is in flight finish (bounded by --grace), then exit 5. */
+static void ledger_round_trips(run_ctx_t *c)
+{
+    char err[600];
+
+    if (c->ledger.sh && (ledger_sync(&c->ledger, clock_mono_ns(), err, sizeof(err)) != 0 ||
+                         keyshare_sync(c, 0, err, sizeof(err)) != 0)) {
+        run_fatal(c, "%s; stopped admitting, nothing is counted locally instead", err);
+        c->drain_until_ms = clock_mono_ms() + (int64_t)(c->o->grace_s * 1000);
+    }
+}
+
 int sched_loop(run_ctx_t *c)
 {
     for (;;) {
         int64_t now_ms, timeout;
 
         take_signals(c);
+        ledger_round_trips(c);
         if (!c->stop)
             admit_with_commits(c);
         c->backend->perform(c);
         if (!c->stop)
             admit_with_commits(c);
         now_ms = clock_mono_ms();
-        if (c->stop == STOP_IO)
+        if (c->stop == STOP_IO && !(c->drain_until_ms && now_ms < c->drain_until_ms &&
+                                    c->backend->inflight(c) > 0))
             break;
         if (c->backend->inflight(c) == 0 &&
             (c->stop || (c->adm.rd_eof && !c->adm.retry_q && !c->adm.held &&
