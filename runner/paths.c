@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "paths.h"
+#include "reorder.h"
+#include "retry_failed.h"
 
 #define PATHS_MAX 4096
 
@@ -148,13 +150,30 @@ int paths_check(const path_role_t *v, size_t n, char *err, size_t errlen)
     return 0;
 }
 
+/* The files a run writes besides its named outputs, derived from them:
+ * atomic replacements go through NAME.tmp; the checkpoint has its timeline
+ * and batch state next to it; --ordered and --retry-failed stage their
+ * rewrites in NAME.reorder.tmp / NAME.retry.tmp.  Each is a role of its
+ * own, so that no output can be named like another's side file. */
+typedef struct derived {
+    char buf[PATHS_MAX];
+} derived_t;
+
+static const char *derive(derived_t *d, const char *path, const char *suffix)
+{
+    if (!path || snprintf(d->buf, sizeof(d->buf), "%s%s", path, suffix) >= (int)sizeof(d->buf))
+        return NULL;
+    return d->buf;
+}
+
 int run_paths_check(const run_opts_t *o, const char *errors, const char *report,
                     const char *ckpt, const char *lock, char *err, size_t errlen)
 {
     char cache_db[PATHS_MAX];
     const char *cache = NULL;
-    path_role_t v[14];
-    size_t n = 0;
+    path_role_t v[40];
+    derived_t dv[24];
+    size_t n = 0, nd = 0;
 
     if (o->cache_dir) {
         if (snprintf(cache_db, sizeof(cache_db), "%s/llmbatch-cache.sqlite", o->cache_dir) >=
@@ -180,5 +199,23 @@ int run_paths_check(const run_opts_t *o, const char *errors, const char *report,
     v[n++] = (path_role_t){ "--prices", o->prices, 0 };
     v[n++] = (path_role_t){ "--cacert", o->cacert, 0 };
     v[n++] = (path_role_t){ "--html", o->html_file, 1 };
+    /* side files (checked for collisions only: they are made next to their
+     * owner, whose directory is checked above) */
+#define SIDE(role, owner, suffix) \
+    v[n++] = (path_role_t){ role, derive(&dv[nd++], owner, suffix), 0 }
+    SIDE("the report's temporary file", report, ".tmp");
+    SIDE("the checkpoint's temporary file", ckpt, ".tmp");
+    SIDE("--status-file's temporary file", o->status_file, ".tmp");
+    SIDE("--metrics's temporary file", o->metrics_file, ".tmp");
+    SIDE("--html's temporary file", o->html_file, ".tmp");
+    SIDE("the timeline", ckpt, ".timeline.json");
+    SIDE("the timeline's temporary file", ckpt, ".timeline.json.tmp");
+    SIDE("the batch state", ckpt, ".batches");
+    SIDE("the batch state's temporary file", ckpt, ".batches.tmp");
+    SIDE("the batch spool directory", ckpt, ".batches.d");
+    SIDE("the results' reorder file", o->results, REORDER_TMP_SUFFIX);
+    SIDE("the errors' reorder file", errors, REORDER_TMP_SUFFIX);
+    SIDE("the errors' retry file", errors, RETRY_TMP_SUFFIX);
+#undef SIDE
     return paths_check(v, n, err, errlen);
 }

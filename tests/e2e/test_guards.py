@@ -204,6 +204,26 @@ class Paths(unittest.TestCase):
                 if flag.startswith("--") and flag in ("--status-file", "--metrics"):
                     self.assertIn(flag, r.stderr)
 
+    def test_no_output_is_named_like_a_side_file_of_another(self):
+        """Temporary and side files the run derives from its outputs
+        (NAME.tmp of atomic writes, the checkpoint's timeline and batch state,
+        the reorder and retry staging files) are roles too."""
+        cases = [(["-o", "st.json.tmp", "--status-file", "st.json"], "--status-file"),
+                 (["-o", "r.json.tmp", "--report", "r.json"], "the report"),
+                 (["-o", "h.html.tmp", "--html", "h.html"], "--html"),
+                 (["-o", "g.jsonl", "--errors", "g.jsonl.ckpt.timeline.json"], "the timeline"),
+                 (["-o", "h.jsonl", "--errors", "h.jsonl.ckpt.tmp"], "the checkpoint"),
+                 (["-o", "k.jsonl", "--errors", "k.jsonl.reorder.tmp", "--ordered"],
+                  "reorder"),
+                 (["-o", "m.jsonl", "--metrics", "m.errors.jsonl.retry.tmp"], "retry"),
+                 (["-o", "b.jsonl", "--status-file", "b.jsonl.ckpt.batches"], "batch state"),
+                 (["-o", "a.jsonl", "--html", "a.jsonl.ckpt.timeline.json"], "the timeline")]
+        for args, role in cases:
+            with self.subTest(args=args), tmpdir() as d:
+                inp, _ = self.setup_dir(d)
+                args = [a if a.startswith("-") else os.path.join(d, a) for a in args]
+                self.refused(d, ["run", inp, "--base-url", self.mock.url] + args, [role])
+
     def test_read_only_roles(self):
         # a side file must not replace the keys file or the price table
         with tmpdir() as d:
