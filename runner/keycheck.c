@@ -31,19 +31,29 @@ static void kc_done(void *ctx, void *user, const xfer_result_t *r)
 {
     kc_item_t *it = user;
     outcome_t o;
+    const char *body = r->body;
+    size_t blen = r->body_len, flen = 0;
+    char *fixed = NULL;
 
     it->done = 1;
-    /* server text is shown: mask every loaded key in it first */
-    if (r->body_len)
+    /* server text is shown: mask every loaded key in it first, also where
+     * JSON escapes hide one */
+    if (r->body_len) {
         keys_redact((const keys_t *)ctx, (char *)r->body, r->body_len);
+        if (keys_redact_json((const keys_t *)ctx, r->body, r->body_len, &fixed, &flen) == 1) {
+            body = fixed;
+            blen = flen;
+        }
+    }
     it->status = r->status;
     if (r->code != CURLE_OK) {
         snprintf(it->verdict, sizeof(it->verdict), "unreachable (%s)", r->error);
+        free(fixed);
         return;
     }
     it->have_rl = rl_parse_headers(r->headers, clock_wall_ms(), &it->rl);
     outcome_init(&o);
-    provider_classify(it->key->dialect, r->status, r->headers, r->body, r->body_len,
+    provider_classify(it->key->dialect, r->status, r->headers, body, blen,
                       clock_wall_ms(), &o);
     switch (o.kind) {
     case OUT_SUCCESS:
@@ -63,6 +73,7 @@ static void kc_done(void *ctx, void *user, const xfer_result_t *r)
         break;
     }
     outcome_release(&o);
+    free(fixed);
 }
 
 static void print_limit(const char *what, int64_t limit, int64_t remaining, int64_t reset_ms)

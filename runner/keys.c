@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <jansson.h>
+#include "canon.h"
 #include "keys.h"
 #include "ledger_redis.h"
 
@@ -329,4 +331,67 @@ void keys_redact(const keys_t *ks, char *buf, size_t len)
 void keys_shared_name(const api_key_t *k, char *out, size_t outlen)
 {
     rledger_key_fingerprint(k->secret, out, outlen);
+}
+
+/* Masks loaded keys in the decoded strings of v; the number masked. */
+static int redact_tree(const keys_t *ks, json_t *v)
+{
+    const char *k;
+    json_t *x;
+    size_t i;
+    int n = 0;
+
+    switch (json_typeof(v)) {
+    case JSON_STRING: {
+        size_t len = json_string_length(v);
+        char *copy = malloc(len + 1);
+        if (!copy)
+            return 0;
+        memcpy(copy, json_string_value(v), len + 1);
+        keys_redact(ks, copy, len);
+        if (memcmp(copy, json_string_value(v), len) != 0) {
+            json_string_setn_nocheck(v, copy, len);
+            n++;
+        }
+        free(copy);
+        break;
+    }
+    case JSON_ARRAY:
+        json_array_foreach(v, i, x)
+            n += redact_tree(ks, x);
+        break;
+    case JSON_OBJECT:
+        json_object_foreach(v, k, x)
+            n += redact_tree(ks, x);
+        break;
+    default:
+        break;
+    }
+    return n;
+}
+
+int keys_redact_json(const keys_t *ks, const char *buf, size_t len, char **out,
+                     size_t *outlen)
+{
+    json_t *j;
+    int n;
+
+    *out = NULL;
+    *outlen = 0;
+    if (!ks || !ks->n || !len || !memmem(buf, len, "\\u", 2))
+        return 0;
+    if (!(j = json_loadb(buf, len, JSON_ALLOW_NUL | JSON_DECODE_ANY, NULL)))
+        return 0;
+    n = redact_tree(ks, j);
+    if (n > 0) {
+        *out = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY |
+                             JSON_REAL_PRECISION(json_real_precision(j)));
+        if (!*out) {
+            json_decref(j);
+            return -1;
+        }
+        *outlen = strlen(*out);
+    }
+    json_decref(j);
+    return n > 0;
 }

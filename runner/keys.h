@@ -73,6 +73,13 @@ void keys_redact(const keys_t *ks, char *buf, size_t len);
 /* The name under which k's state is shared in a ledger (a one-way hash of
  * the secret, ledger_redis.h's rledger_key_fingerprint); outlen >= 19. */
 void keys_shared_name(const api_key_t *k, char *out, size_t outlen);
+/* Server text may hide a key behind JSON escapes ("tok\u002d..."): when
+ * buf holds a "\u" escape and parses as JSON whose decoded strings contain
+ * a loaded key, returns 1 with a malloc'd compact re-serialisation in *out
+ * (*outlen) in which those keys are masked; 0 when nothing is hidden (or
+ * buf is not JSON); -1 on ENOMEM. */
+int  keys_redact_json(const keys_t *ks, const char *buf, size_t len, char **out,
+                      size_t *outlen);
 /* The printable name of a secret: "..." + last 4 characters. */
 void key_fingerprint(const char *secret, char *out, size_t outlen);
 

@@ -353,10 +353,35 @@ static void on_key_problem(run_ctx_t *c, slot_t *s, const xfer_result_t *r,
              o->message);
 }
 
+static void on_reply(run_ctx_t *c, slot_t *s, const xfer_result_t *r);
+
+/* Every reply passes here first: its body is redacted (every loaded key
+ * masked, also where JSON escapes hide one) and a UTF-8 byte-order mark,
+ * which RFC 8259 lets a reader ignore, is dropped; then it is handled. */
 static void on_done(void *ctx, void *user, const xfer_result_t *r)
 {
     run_ctx_t *c = ctx;
-    slot_t *s = user;
+    xfer_result_t clean = *r;
+    char *fixed = NULL;
+    size_t flen = 0;
+
+    if (clean.body_len) {
+        redact(c, (char *)clean.body, clean.body_len);   /* the pool's own buffer */
+        if (keys_redact_json(&c->keys, clean.body, clean.body_len, &fixed, &flen) == 1) {
+            clean.body = fixed;
+            clean.body_len = flen;
+        }
+    }
+    if (clean.body_len >= 3 && memcmp(clean.body, "\xef\xbb\xbf", 3) == 0) {
+        clean.body += 3;
+        clean.body_len -= 3;
+    }
+    on_reply(c, user, &clean);
+    free(fixed);
+}
+
+static void on_reply(run_ctx_t *c, slot_t *s, const xfer_result_t *r)
+{
     api_key_t *k = s->key;
     outcome_t o;
     rl_info_t rli;
@@ -368,8 +393,6 @@ static void on_done(void *ctx, void *user, const xfer_result_t *r)
         if (ks)
             ks->requests++;
     }
-    if (r->body_len)
-        redact(c, (char *)r->body, r->body_len);   /* the pool's own buffer */
     if (r->code != CURLE_OK) {
         on_transport_error(c, s, r);
         return;

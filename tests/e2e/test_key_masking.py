@@ -102,6 +102,59 @@ class KeyMasking(unittest.TestCase):
             self.assertGreater(len(srv.requests), 20)
 
 
+def escaped(key, every=False):
+    """The key as JSON string text with escapes a JSON reader decodes away."""
+    if every:
+        return "".join("\\u%04x" % ord(ch) for ch in key)
+    return key.replace("-", "\\u002d")
+
+
+def escaping_reply(req):
+    """Quotes the caller's key behind JSON escapes, in errors and successes."""
+    key = caller_key(req)
+    if req.path.endswith("/models"):
+        return 401, [], ('{"error":{"message":"Incorrect API key provided: %s",'
+                         '"type":"invalid_request_error","code":"invalid_api_key"}}'
+                         % escaped(key, every=True)).encode()
+    if b"esc400" in req.body:
+        return 400, [], ('{"error":{"message":"bad key %s","type":"invalid_request_error"}}'
+                         % escaped(key)).encode()
+    body = json.dumps(chat_reply())[:-1] + ',"echo":"%s"}' % escaped(key, every=True)
+    return 200, [], body.encode()
+
+
+class EscapedKeys(unittest.TestCase):
+    """A key hidden behind JSON escapes is still a key once decoded."""
+
+    def test_escaped_key_is_masked_everywhere(self):
+        key = "tok-0123456789abcdefghij"
+        with tmpdir() as d, FakeServer(escaping_reply) as srv:
+            keys = os.path.join(d, "keys.txt")
+            with open(keys, "w") as f:
+                f.write(key + " dialect=openai\n")
+            os.chmod(keys, 0o600)
+            inp = os.path.join(d, "in.jsonl")
+            write_jobs(inp, 6, faults={2: "esc400"})
+            out = os.path.join(d, "out.jsonl")
+            env = {"OPENAI_API_KEY": None, "ANTHROPIC_API_KEY": None}
+            r = run(["run", inp, "-o", out, "--base-url", srv.url, "--keys-file", keys],
+                    env=env)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            k = run(["keys", "--keys-file", keys, "--base-url", srv.url], env=env)
+            self.assertIn("invalid", k.stdout)
+            texts = {"stderr": r.stderr + k.stdout + k.stderr}
+            for path, data in scan_files(d).items():
+                if path != keys:
+                    texts[path] = data.decode("utf-8", "replace")
+            for path in (out, os.path.join(d, "out.errors.jsonl")):
+                for line in read_jsonl(path):       # decoded, as any reader would
+                    texts[path + " (decoded)"] = json.dumps(line, ensure_ascii=False)
+            for where, text in texts.items():
+                self.assertNotIn(key, text, "key shown in " + where)
+                self.assertNotIn(key[8:], text, "most of the key shown in " + where)
+            self.assertEqual(len(read_jsonl(out)), 5)
+
+
 if __name__ == "__main__":
     from harness import main
     main()
