@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "output.h"
@@ -76,6 +77,7 @@ static int write_all(int fd, const char *p, size_t n)
 static int output_open_mode(output_t *o, const char *path, uint64_t resume_size, int gz,
                             char *err, size_t errlen)
 {
+    int in_use = 0;
     struct stat st;
 
     memset(o, 0, sizeof(*o));
@@ -92,6 +94,18 @@ static int output_open_mode(output_t *o, const char *path, uint64_t resume_size,
         o->fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
         if (o->fd < 0) {
             snprintf(err, errlen, "%s: %s", path, strerror(errno));
+            goto fail;
+        }
+        /* held for the whole run (the kernel drops it with the process):
+         * another run must not write over, truncate or move this file */
+        if (flock(o->fd, LOCK_EX | LOCK_NB) != 0) {
+            if (errno == EWOULDBLOCK) {
+                snprintf(err, errlen, "%s is an output of another llmbatch run that is "
+                         "still running; use another file", path);
+                in_use = 1;
+            } else {
+                snprintf(err, errlen, "%s: lock: %s", path, strerror(errno));
+            }
             goto fail;
         }
         /* a new file's directory entry must be durable before a checkpoint
@@ -133,7 +147,7 @@ static int output_open_mode(output_t *o, const char *path, uint64_t resume_size,
     return 0;
 fail:
     output_close(o);
-    return -1;
+    return in_use ? -2 : -1;
 }
 
 int output_open(output_t *o, const char *path, uint64_t resume_size,

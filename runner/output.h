@@ -37,7 +37,9 @@ typedef struct output {
 } output_t;
 
 /* Opens path for appending, truncating it to `resume_size` (0 creates or
- * empties it).  A file shorter than resume_size is an error (the results
+ * empties it).  The file is flocked for as long as it is open, so another
+ * run cannot write over it; -2 (message in err) when another process
+ * holds it.  A file shorter than resume_size is an error (the results
  * the checkpoint counts are gone).  -1 with a message in err. */
 int  output_open(output_t *o, const char *path, uint64_t resume_size,
                  char *err, size_t errlen);

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "paths.h"
@@ -130,6 +132,26 @@ static int check_writable(const path_role_t *r, char *err, size_t errlen)
     return 0;
 }
 
+/* 1 if path is a regular file that a running llmbatch run holds open as
+ * one of its outputs (output.c flocks them for the whole run). */
+static int held_by_a_run(const char *path)
+{
+    struct stat st;
+    int fd, held = 0;
+
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return 0;
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return 0;
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0)
+        held = errno == EWOULDBLOCK;
+    else
+        flock(fd, LOCK_UN);
+    close(fd);
+    return held;
+}
+
 int paths_check(const path_role_t *v, size_t n, char *err, size_t errlen)
 {
     for (size_t i = 0; i < n; i++) {
@@ -144,9 +166,12 @@ int paths_check(const path_role_t *v, size_t n, char *err, size_t errlen)
             return -1;
         }
     }
-    for (size_t i = 0; i < n; i++)
-        if (v[i].path && v[i].write && check_writable(&v[i], err, errlen) != 0)
+    for (size_t i = 0; i < n; i++) {
+        if (!v[i].path || !v[i].write)
+            continue;
+        if (check_writable(&v[i], err, errlen) != 0)
             return -1;
+    }
     return 0;
 }
 
@@ -166,20 +191,20 @@ static const char *derive(derived_t *d, const char *path, const char *suffix)
     return d->buf;
 }
 
-int run_paths_check(const run_opts_t *o, const char *errors, const char *report,
-                    const char *ckpt, const char *lock, char *err, size_t errlen)
+/* Every role of a run into v (at least 40 slots; dv at least 24); the count,
+ * or 0 with a message in err. */
+static size_t run_roles(const run_opts_t *o, const char *errors, const char *report,
+                        const char *ckpt, const char *lock, path_role_t *v, derived_t *dv,
+                        char *cache_db, char *err, size_t errlen)
 {
-    char cache_db[PATHS_MAX];
     const char *cache = NULL;
-    path_role_t v[40];
-    derived_t dv[24];
     size_t n = 0, nd = 0;
 
     if (o->cache_dir) {
-        if (snprintf(cache_db, sizeof(cache_db), "%s/llmbatch-cache.sqlite", o->cache_dir) >=
-            (int)sizeof(cache_db)) {
+        if (snprintf(cache_db, PATHS_MAX, "%s/llmbatch-cache.sqlite", o->cache_dir) >=
+            PATHS_MAX) {
             snprintf(err, errlen, "--cache: directory name too long");
-            return -1;
+            return 0;
         }
         cache = cache_db;
     }
@@ -188,7 +213,7 @@ int run_paths_check(const run_opts_t *o, const char *errors, const char *report,
     v[n++] = (path_role_t){ "the errors file", errors, 1 };
     v[n++] = (path_role_t){ "the report", report, 1 };
     v[n++] = (path_role_t){ "the checkpoint", ckpt, 1 };
-    v[n++] = (path_role_t){ "the lock file", lock, 1 };
+    v[n++] = (path_role_t){ "the lock file", lock, 2 };   /* lock.c names its holder */
     v[n++] = (path_role_t){ "--status-file", o->status_file, 1 };
     v[n++] = (path_role_t){ "--metrics", o->metrics_file, 1 };
     /* the cache creates its directory itself and degrades to a warning when
@@ -217,5 +242,37 @@ int run_paths_check(const run_opts_t *o, const char *errors, const char *report,
     SIDE("the errors' reorder file", errors, REORDER_TMP_SUFFIX);
     SIDE("the errors' retry file", errors, RETRY_TMP_SUFFIX);
 #undef SIDE
-    return paths_check(v, n, err, errlen);
+    return n;
+}
+
+int run_paths_check(const run_opts_t *o, const char *errors, const char *report,
+                    const char *ckpt, const char *lock, char *err, size_t errlen)
+{
+    char cache_db[PATHS_MAX];
+    path_role_t v[40];
+    derived_t dv[24];
+    size_t n = run_roles(o, errors, report, ckpt, lock, v, dv, cache_db, err, errlen);
+
+    return n ? paths_check(v, n, err, errlen) : -1;
+}
+
+int run_paths_held(const run_opts_t *o, const char *errors, const char *report,
+                   const char *ckpt, char *err, size_t errlen)
+{
+    char cache_db[PATHS_MAX];
+    path_role_t v[40];
+    derived_t dv[24];
+    size_t n = run_roles(o, errors, report, ckpt, NULL, v, dv, cache_db, err, errlen);
+
+    if (!n)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].path && v[i].write == 1 && held_by_a_run(v[i].path)) {
+            snprintf(err, errlen, "%s %s is an output of another llmbatch run that is still "
+                     "running; a run never writes over, moves or replaces it", v[i].role,
+                     v[i].path);
+            return -1;
+        }
+    }
+    return 0;
 }

@@ -12,7 +12,9 @@
 typedef struct path_role {
     const char *role;     /* "the results file", "--status-file", ... */
     const char *path;     /* NULL: the role is not used by this run */
-    int         write;    /* 1: the run creates or replaces it */
+    int         write;    /* 1: the run creates or replaces it (refused while
+                             another run holds it); 2: the same, but the
+                             role has its own lock (the lock file) */
 } path_role_t;
 
 /* 0 if the n roles name n different files and every write role can be
@@ -29,5 +31,11 @@ int run_paths_check(const run_opts_t *o, const char *errors, const char *report,
 /* The path's canonical absolute form (existing components resolved, dangling
  * symlinks followed) into out.  0, or -1 if it cannot be resolved. */
 int paths_resolve(const char *path, char *out, size_t outlen);
+
+/* After this run holds its own lock: -1 (message in err) when a file this
+ * run writes, replaces or moves is an output another running run holds
+ * (output.c flocks its results and errors files). */
+int run_paths_held(const run_opts_t *o, const char *errors, const char *report,
+                   const char *ckpt, char *err, size_t errlen);
 
 #endif

@@ -317,7 +317,8 @@ static int setup_files(run_ctx_t *c)
         return oom();
     if (run_paths_check(o, f->errors_path, f->report_path, f->ckpt_path, lock_path,
                         err, sizeof(err)) != 0 ||
-        run_lock_acquire(&f->lock, lock_path, err, sizeof(err)) != 0) {
+        run_lock_acquire(&f->lock, lock_path, err, sizeof(err)) != 0 ||
+        run_paths_held(o, f->errors_path, f->report_path, f->ckpt_path, err, sizeof(err))) {
         fprintf(stderr, "llmbatch: %s\n", err);
         free(lock_path);
         return RUN_EXIT_USAGE;
@@ -418,13 +419,14 @@ static int open_run(run_ctx_t *c, int resumed)
 {
     const run_opts_t *o = c->o;
     char err[1024];
+    int orc;
 
-    if (output_open(&c->files.out_ok, o->results, resumed ? c->ckpt.results_size : 0,
-                    err, sizeof(err)) ||
-        output_open(&c->files.out_err, c->files.errors_path,
-                    resumed ? c->ckpt.errors_size : 0, err, sizeof(err))) {
+    if ((orc = output_open(&c->files.out_ok, o->results, resumed ? c->ckpt.results_size : 0,
+                           err, sizeof(err))) != 0 ||
+        (orc = output_open(&c->files.out_err, c->files.errors_path,
+                           resumed ? c->ckpt.errors_size : 0, err, sizeof(err))) != 0) {
         fprintf(stderr, "llmbatch: %s\n", err);
-        return RUN_EXIT_IO;
+        return orc == -2 ? RUN_EXIT_USAGE : RUN_EXIT_IO;
     }
     if (!(c->adm.rd = reader_open(c->files.input_path, err, sizeof(err)))) {
         fprintf(stderr, "llmbatch: %s\n", err);

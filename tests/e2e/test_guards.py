@@ -122,6 +122,28 @@ class Lock(unittest.TestCase):
             self.assertFalse(os.path.exists(os.path.join(d, "other.jsonl")))
             self.finish_first(p, out, ids)
 
+    def test_another_set_never_writes_over_or_moves_a_running_runs_outputs(self):
+        """A second run with its own checkpoint that names the first run's
+        results or errors file as one of its own files (a report, errors
+        with --fresh, results) is refused: the outputs are held while a run
+        goes."""
+        with tmpdir() as d:
+            inp, out, ids, p = self.slow_first(d)
+            errs = os.path.join(d, "out.errors.jsonl")
+            self.assertTrue(wait_for(lambda: os.path.exists(errs)))
+            for args in (["-o", os.path.join(d, "b.jsonl"), "--report", out],
+                         ["-o", os.path.join(d, "c.jsonl"), "--errors", errs, "--fresh"],
+                         ["-o", os.path.join(d, "e.jsonl"), "--status-file", errs]):
+                with self.subTest(args=args):
+                    r = run(["run", inp, "--base-url", self.mock.url] + args, timeout=30,
+                            env=SECOND)
+                    self.assertEqual(r.returncode, 2, r.stderr)
+                    self.assertIn("an output of another llmbatch run", r.stderr)
+            self.assert_second_sent_nothing()
+            self.assertEqual([f for f in listing(d) if ".old-" in f], [],
+                             "--fresh moved a running run's file aside")
+            self.finish_first(p, out, ids)
+
     def test_stdin_runs_lock_too(self):
         with tmpdir() as d:
             inp = os.path.join(d, "in.jsonl")
