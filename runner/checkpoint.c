@@ -34,6 +34,8 @@ void ckpt_release(ckpt_t *c)
 {
     free(c->bits);
     free(c->input_path);
+    free(c->results_path);
+    free(c->errors_path);
     memset(c, 0, sizeof(*c));
 }
 
@@ -166,6 +168,10 @@ int ckpt_save(const char *path, const ckpt_t *c, const stats_t *stats)
     if (!j)
         goto out;
     json_object_set_new(j, "done_prefix", json_integer((json_int_t)prefix));
+    if (c->results_path)
+        json_object_set_new(j, "results_path", json_string(c->results_path));
+    if (c->errors_path)
+        json_object_set_new(j, "errors_path", json_string(c->errors_path));
     json_object_set_new(j, "dialects", json_integer((json_int_t)c->dialects));
     if (c->shard_n) {
         json_object_set_new(j, "shard", json_integer((json_int_t)c->shard_i));
@@ -392,6 +398,12 @@ int ckpt_load(const char *path, ckpt_t *c, stats_t *stats, char *err, size_t err
     }
     if (ipath && !(c->input_path = strdup(ipath)))
         goto oom;
+    {
+        const char *rp = json_string_value(json_object_get(j, "results_path"));
+        const char *ep = json_string_value(json_object_get(j, "errors_path"));
+        if ((rp && !(c->results_path = strdup(rp))) || (ep && !(c->errors_path = strdup(ep))))
+            goto oom;
+    }
     if (ckpt_resize(c, njobs))
         goto oom;
     for (uint64_t i = 0; i < prefix; i++)

@@ -24,6 +24,7 @@ typedef struct ckpt {
     uint64_t input_size, input_hash;
     uint64_t settings_hash;
     char    *input_path;
+    char    *results_path, *errors_path;   /* resolved; NULL in older checkpoints */
     uint64_t results_size, errors_size;
     money_t  hwm;
     uint64_t njobs;          /* bitmap length in bits */

@@ -17,7 +17,7 @@
 #include "reorder.h"
 #include "retry_failed.h"
 
-#define PATHS_MAX 4096
+
 
 /* dir part of p ("." if none) into out. */
 static int dir_of(const char *p, char *out, size_t outlen)

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include "run.h"
 
+#define PATHS_MAX 4096      /* the longest path llmbatch resolves */
+
 typedef struct path_role {
     const char *role;     /* "the results file", "--status-file", ... */
     const char *path;     /* NULL: the role is not used by this run */

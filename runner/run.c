@@ -185,6 +185,29 @@ static int check_keys(run_ctx_t *c, unsigned dialects)
     return 0;
 }
 
+/* A checkpoint names the results and errors files it counts: resuming it
+ * with others would truncate or append to files it knows nothing of.  0, or
+ * -1 with the message in err.  (Checkpoints older than this rule name none.) */
+static int same_outputs(run_ctx_t *c, char *err, size_t errlen)
+{
+    const char *have[2] = { c->o->results, c->files.errors_path };
+    const char *want[2] = { c->ckpt.results_path, c->ckpt.errors_path };
+    static const char *role[2] = { "results", "errors" };
+    char real[PATHS_MAX];
+
+    for (int i = 0; i < 2; i++) {
+        if (!want[i] || (paths_resolve(have[i], real, sizeof(real)) == 0 &&
+                         strcmp(real, want[i]) == 0))
+            continue;
+        snprintf(err, errlen, "the checkpoint %s counts the %s file %s, not %s; use the "
+                 "same -o/--errors as the run that wrote it, or --fresh to start over (the "
+                 "old files are moved aside, not deleted)", c->files.ckpt_path, role[i],
+                 want[i], have[i]);
+        return -1;
+    }
+    return 0;
+}
+
 /* Loads the checkpoint if any; decides resume / refuse / fresh.
  * Returns 0 to go on, or an exit code. */
 static int prepare_checkpoint(run_ctx_t *c, uint64_t isize, uint64_t ihash, int *resumed)
@@ -216,6 +239,10 @@ static int prepare_checkpoint(run_ctx_t *c, uint64_t isize, uint64_t ihash, int 
         return 0;
     }
     rc = ckpt_load(c->files.ckpt_path, &c->ckpt, &c->stats, err, sizeof(err));
+    if (rc == 1 && same_outputs(c, err, sizeof(err)) != 0) {
+        fprintf(stderr, "llmbatch: %s\n", err);
+        return RUN_EXIT_USAGE;
+    }
     if (rc < 0 || (rc == 1 && ckpt_check_resume(&c->ckpt, c->files.ckpt_path, o->results,
                                                 c->files.errors_path, err, sizeof(err)) != 0)) {
         fprintf(stderr, "llmbatch: %s\n", err);
@@ -583,6 +610,15 @@ int run_main(const run_opts_t *opts)
     c->ckpt.shard_n = o->shard_n;
     free(c->ckpt.input_path);
     c->ckpt.input_path = strdup(o->input);
+    {
+        char real[PATHS_MAX];
+        free(c->ckpt.results_path);
+        free(c->ckpt.errors_path);
+        c->ckpt.results_path = paths_resolve(o->results, real, sizeof(real)) == 0
+                               ? strdup(real) : NULL;
+        c->ckpt.errors_path = paths_resolve(c->files.errors_path, real, sizeof(real)) == 0
+                              ? strdup(real) : NULL;
+    }
 
     if ((rc = check_base_urls(c)) != 0)
         goto out;

@@ -174,6 +174,25 @@ class Integrity(unittest.TestCase):
                 f.write(lines[0] + lines[2])
             self.assert_refused("errors file", "shorter")
 
+    def test_other_outputs_for_the_same_checkpoint_refused(self):
+        """A resume that names another errors (or results) file than the one
+        the checkpoint counts is refused before that file is truncated."""
+        with tmpdir() as d:
+            inp, out, errs, ck, ids = self.finished_run(d)
+            other = os.path.join(d, "precious.txt")
+            with open(other, "w") as f:
+                f.write("".join("line %d\n" % i for i in range(2000)))
+            before = snapshot([out, errs, ck, other])
+            for args in (["--errors", other], ["--checkpoint", ck, "-o", other]):
+                with self.subTest(args=args):
+                    cmd = ["run", inp, "-o", out, "--base-url", self.mock.url] + args
+                    r = run(cmd if "-o" not in args else
+                            ["run", inp, "--base-url", self.mock.url] + args)
+                    self.assertEqual(r.returncode, 2, r.stderr)
+                    self.assertIn("the checkpoint", r.stderr)
+                    self.assertIn("--fresh", r.stderr)
+                    self.assertEqual(snapshot([out, errs, ck, other]), before)
+
     def test_results_deleted(self):
         with tmpdir() as d:
             inp, out, errs, ck, ids = self.finished_run(d)
