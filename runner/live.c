@@ -324,7 +324,7 @@ static void key_gone(run_ctx_t *c, slot_t *s, key_state_t state, long status,
 {
     api_key_t *k = s->key;
 
-    if (k) {
+    if (k && k->state != state) {      /* said once, not once per request in flight */
         key_stats_t *ks = stats_key(&c->stats, k->name);
         k->state = state;
         snprintf(k->reason, sizeof(k->reason), "%s", reason);

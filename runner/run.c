@@ -152,6 +152,15 @@ static void warn_reservations(run_ctx_t *c)
     fit = (uint64_t)(room / c->adm.scan.max_reservation);
     if (fit >= (uint64_t)o->concurrency)
         return;
+    if (fit == 0) {
+        money_format_min(c->adm.scan.max_reservation, 6, a, sizeof(a));
+        money_format_min(room, 6, b, sizeof(b));
+        fprintf(stderr, "llmbatch: warning: the $%s left under --budget cannot cover the "
+                "largest job's worst case ($%s): such jobs will not start.  Raise --budget, "
+                "or set max_tokens (--max-tokens for bare lines) to lower the worst case.\n",
+                b, a);
+        return;
+    }
     money_format(c->adm.scan.max_reservation, 4, a, sizeof(a));
     money_format_min(room, 2, b, sizeof(b));
     fprintf(stderr, "llmbatch: warning: the largest job reserves $%s (its worst case), so "
