@@ -319,3 +319,51 @@ int write_file_atomic(const char *path, const void *data, size_t len)
     }
     return fsync_dir_of(path);
 }
+
+int staged_commit(const char *tmp, const char *path)
+{
+    if (rename(tmp, path) != 0)
+        return -1;
+    return fsync_dir_of(path);
+}
+
+/* PATH + suffix, malloc'd (errno ENOMEM when NULL). */
+static char *staged_path(const char *path, const char *suffix)
+{
+    size_t n = strlen(path) + strlen(suffix) + 1;
+    char *p = malloc(n);
+
+    if (p)
+        snprintf(p, n, "%s%s", path, suffix);
+    else
+        errno = ENOMEM;
+    return p;
+}
+
+int staged_finish_pending(const char *path, const char *suffix)
+{
+    char *tmp = staged_path(path, suffix);
+    int rc;
+
+    if (!tmp)
+        return -1;
+    if (access(tmp, F_OK) != 0)
+        rc = errno == ENOENT ? 0 : -1;
+    else
+        rc = staged_commit(tmp, path) == 0 ? 1 : -1;
+    free(tmp);
+    return rc;
+}
+
+int staged_discard(const char *path, const char *suffix)
+{
+    char *tmp = staged_path(path, suffix);
+    int rc = 0;
+
+    if (!tmp)
+        return -1;
+    if (unlink(tmp) != 0 && errno != ENOENT)
+        rc = -1;
+    free(tmp);
+    return rc;
+}

@@ -57,6 +57,16 @@ int  fsync_dir_of(const char *path);
 /* Writes data to path atomically: temp file, fsync, rename, fsync dir. */
 int  write_file_atomic(const char *path, const void *data, size_t len);
 
+/* Staged rewrites (--ordered, --retry-failed): the new content is written to
+ * PATH + suffix, fsynced, then renamed over PATH.
+ *   staged_commit         rename + fsync of the directory; 0 or -1
+ *   staged_finish_pending the rename a crash left undone: 1 done, 0 none
+ *                         pending, -1 error (idempotent)
+ *   staged_discard        removes a stale staging file; 0 or -1 */
+int  staged_commit(const char *tmp, const char *path);
+int  staged_finish_pending(const char *path, const char *suffix);
+int  staged_discard(const char *path, const char *suffix);
+
 /* Test hook: when LLMBATCH_TEST_KILL_AT equals name (e.g. "reorder:2"),
  * the process kills itself with SIGKILL there, as kill -9 would, so tests
  * can crash at each step of a multi-step protocol deterministically. */

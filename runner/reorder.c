@@ -363,41 +363,17 @@ out:
 
 int reorder_commit(const char *tmp_out, const char *path)
 {
-    if (rename(tmp_out, path) != 0)
-        return -1;
-    return fsync_dir_of(path);
+    return staged_commit(tmp_out, path);
 }
 
 int reorder_finish_pending(const char *path)
 {
-    char *tmp = reorder_tmp_path(path);
-    int rc;
-
-    if (!tmp) {
-        errno = ENOMEM;
-        return -1;
-    }
-    if (access(tmp, F_OK) != 0)
-        rc = errno == ENOENT ? 0 : -1;
-    else
-        rc = reorder_commit(tmp, path) == 0 ? 1 : -1;
-    free(tmp);
-    return rc;
+    return staged_finish_pending(path, REORDER_TMP_SUFFIX);
 }
 
 int reorder_discard(const char *path)
 {
-    char *tmp = reorder_tmp_path(path);
-    int rc = 0;
-
-    if (!tmp) {
-        errno = ENOMEM;
-        return -1;
-    }
-    if (unlink(tmp) != 0 && errno != ENOENT)
-        rc = -1;
-    free(tmp);
-    return rc;
+    return staged_discard(path, REORDER_TMP_SUFFIX);
 }
 
 /* Step 4: the checkpoint names the renamed files. */

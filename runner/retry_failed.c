@@ -290,41 +290,17 @@ out:
 
 int retry_failed_commit(const char *tmp_out, const char *errors_path)
 {
-    if (rename(tmp_out, errors_path) != 0)
-        return -1;
-    return fsync_dir_of(errors_path);
+    return staged_commit(tmp_out, errors_path);
 }
 
 int retry_failed_finish_pending(const char *errors_path)
 {
-    char *tmp = retry_failed_tmp_path(errors_path);
-    int rc;
-
-    if (!tmp) {
-        errno = ENOMEM;
-        return -1;
-    }
-    if (access(tmp, F_OK) != 0)
-        rc = errno == ENOENT ? 0 : -1;
-    else
-        rc = retry_failed_commit(tmp, errors_path) == 0 ? 1 : -1;
-    free(tmp);
-    return rc;
+    return staged_finish_pending(errors_path, RETRY_TMP_SUFFIX);
 }
 
 int retry_failed_discard(const char *errors_path)
 {
-    char *tmp = retry_failed_tmp_path(errors_path);
-    int rc = 0;
-
-    if (!tmp) {
-        errno = ENOMEM;
-        return -1;
-    }
-    if (unlink(tmp) != 0 && errno != ENOENT)
-        rc = -1;
-    free(tmp);
-    return rc;
+    return staged_discard(errors_path, RETRY_TMP_SUFFIX);
 }
 
 int retry_failed_apply(ckpt_t *ck, const char *ckpt_path, stats_t *stats,
