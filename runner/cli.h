@@ -18,6 +18,11 @@ int keys_cmd(const char *keys_file, const char *base_url, int probe, const char 
  * ANTHROPIC_BASE_URL, else the provider's. */
 const char *cli_prices_path(const char *given);
 const char *cli_base_url(dialect_t d, const char *given);
+/* The default errors and report files of a results file: out.jsonl[.gz] ->
+ * out.errors.jsonl[.gz], out.report.json; another name gets ".errors" /
+ * ".report.json" appended.  malloc'd, NULL on ENOMEM. */
+char *cli_errors_path(const char *results);
+char *cli_report_path(const char *results);
 /* `llmbatch sort RESULTS --input INPUT [-o OUT]` (sort_cmd.c): RESULTS into
  * input order, into OUT or in place.  0, 2 on a usage or input error
  * (unreadable lines), 5 on an I/O error. */

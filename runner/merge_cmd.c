@@ -29,6 +29,7 @@
 #include <zlib.h>
 #include <jansson.h>
 #include "checkpoint.h"
+#include "cli.h"
 #include "merge_cmd.h"
 #include "run.h"
 #include "shard.h"
@@ -40,29 +41,6 @@ typedef struct shard_in {
     char       *errors, *report, *ckpt_path;
     ckpt_t      ck;
 } shard_in_t;
-
-/* out.jsonl -> out.SUFFIX.jsonl (and .jsonl.gz), other names get .SUFFIX
- * appended: the rule run.c uses for the errors file. */
-static char *sibling(const char *results, const char *suffix, const char *report_ext)
-{
-    size_t n = strlen(results), base = n, cap = n + 32;
-    const char *ext = "";
-    char *p = malloc(cap);
-
-    if (!p)
-        return NULL;
-    if (n > 9 && strcmp(results + n - 9, ".jsonl.gz") == 0)
-        base = n - 9;
-    else if (n > 6 && strcmp(results + n - 6, ".jsonl") == 0)
-        base = n - 6;
-    if (report_ext)
-        snprintf(p, cap, "%.*s%s", (int)base, results, report_ext);
-    else {
-        ext = base < n ? results + base : "";
-        snprintf(p, cap, "%.*s.%s%s", (int)base, results, suffix, ext);
-    }
-    return p;
-}
 
 static int ends_with(const char *s, const char *suf)
 {
@@ -112,8 +90,8 @@ static int load_shard(shard_in_t *s, char *err, size_t errlen)
     int rc;
 
     ckpt_init(&s->ck);
-    if (!(s->errors = sibling(s->results, "errors", NULL)) ||
-        !(s->report = sibling(s->results, NULL, ".report.json")) ||
+    if (!(s->errors = cli_errors_path(s->results)) ||
+        !(s->report = cli_report_path(s->results)) ||
         !(s->ckpt_path = malloc(n))) {
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -373,8 +351,8 @@ int merge_cmd(int argc, char **argv)
         rc = usage();
         goto out;
     }
-    errors = errors_arg ? strdup(errors_arg) : sibling(results, "errors", NULL);
-    report = report_arg ? strdup(report_arg) : sibling(results, NULL, ".report.json");
+    errors = errors_arg ? strdup(errors_arg) : cli_errors_path(results);
+    report = report_arg ? strdup(report_arg) : cli_report_path(results);
     if (!errors || !report) {
         rc = RUN_EXIT_IO;
         goto out;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include "output.h"
 #include "report_html.h"
+#include "cli.h"
 #include "report_html_cmd.h"
 #include "run.h"
 
@@ -39,22 +40,6 @@ static int ends_with(const char *s, const char *suffix)
     return n > k && strcmp(s + n - k, suffix) == 0;
 }
 
-/* The same rule as run.c's default --report path. */
-static char *report_path_of(const char *results)
-{
-    size_t n = strlen(results), base = n;
-    char *p = malloc(n + 16);
-
-    if (!p)
-        return NULL;
-    if (ends_with(results, ".jsonl.gz"))
-        base = n - 9;
-    else if (ends_with(results, ".jsonl"))
-        base = n - 6;
-    snprintf(p, n + 16, "%.*s.report.json", (int)base, results);
-    return p;
-}
-
 int report_html_cmd(const char *path, const char *html_out)
 {
     char *derived = NULL;
@@ -65,7 +50,7 @@ int report_html_cmd(const char *path, const char *html_out)
     int rc = RUN_EXIT_USAGE;
 
     if (ends_with(path, ".jsonl") || ends_with(path, ".jsonl.gz")) {
-        if (!(derived = report_path_of(path))) {
+        if (!(derived = cli_report_path(path))) {
             fprintf(stderr, "llmbatch: out of memory\n");
             return RUN_EXIT_IO;
         }

@@ -40,45 +40,6 @@ void run_opts_init(run_opts_t *o)
     o->batch_size = 10000;
 }
 
-static char *path_with(const char *results, const char *suffix)
-{
-    /* out.jsonl -> out.errors.jsonl; out.jsonl.gz -> out.errors.jsonl.gz;
-     * other names get the suffix appended */
-    const char *ext = NULL;
-    size_t n = strlen(results);
-    char *p;
-
-    if (n > 9 && strcmp(results + n - 9, ".jsonl.gz") == 0)
-        ext = results + n - 9;
-    else if (n > 6 && strcmp(results + n - 6, ".jsonl") == 0)
-        ext = results + n - 6;
-    p = malloc(n + strlen(suffix) + 16);
-    if (!p)
-        return NULL;
-    if (ext)
-        snprintf(p, n + strlen(suffix) + 16, "%.*s.%s%s", (int)(ext - results), results,
-                 suffix, ext);
-    else
-        snprintf(p, n + strlen(suffix) + 16, "%s.%s", results, suffix);
-    return p;
-}
-
-static char *report_path_for(const char *results)
-{
-    size_t n = strlen(results);
-    size_t base = n;
-    char *p = malloc(n + 16);
-
-    if (!p)
-        return NULL;
-    if (n > 9 && strcmp(results + n - 9, ".jsonl.gz") == 0)
-        base = n - 9;
-    else if (n > 6 && strcmp(results + n - 6, ".jsonl") == 0)
-        base = n - 6;
-    snprintf(p, n + 16, "%.*s.report.json", (int)base, results);
-    return p;
-}
-
 /* 1 if path holds at least one byte of data (a .gz file made only of empty
  * members, as a run leaves before its first result, holds none). */
 static int file_nonempty(const char *path)
@@ -336,8 +297,8 @@ static int setup_files(run_ctx_t *c)
     run_files_t *f = &c->files;
     char err[1024], *lock_path;
 
-    if (!(f->errors_path = o->errors ? strdup(o->errors) : path_with(o->results, "errors")) ||
-        !(f->report_path = o->report ? strdup(o->report) : report_path_for(o->results)))
+    if (!(f->errors_path = o->errors ? strdup(o->errors) : cli_errors_path(o->results)) ||
+        !(f->report_path = o->report ? strdup(o->report) : cli_report_path(o->results)))
         return oom();
     if (o->checkpoint) {
         if (!(f->ckpt_path = strdup(o->checkpoint)))
