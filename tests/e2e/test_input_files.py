@@ -163,9 +163,14 @@ class Changing(unittest.TestCase):
     def begin(self, d, n=80):
         inp = os.path.join(d, "in.jsonl")
         out = os.path.join(d, "out.jsonl")
+        # ~4 KiB a line, so the file is larger than the reader's 256 KiB buffer
+        # and the later lines are read after the test has changed the file
+        # (a change after the last read is harmless: every byte read was
+        # validated)
         with open(inp, "w") as f:
             for i in range(n):
-                f.write(job_line("job-%04d" % i, "prompt number %04d" % i))
+                f.write(job_line("job-%04d" % i, "prompt number %04d %s" % (i, "x" * 4000)))
+        self.assertGreater(os.path.getsize(inp), 300 * 1024)
         p = start(["run", inp, "-o", out, "--base-url", self.mock.url, "--concurrency", 2,
                    "--commit-every", 1])
         self.assertTrue(wait_for(lambda: self.mock.stats()["received"] >= 1),
