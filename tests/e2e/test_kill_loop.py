@@ -42,8 +42,11 @@ class KillLoop(unittest.TestCase):
             errs = os.path.join(d, "out.errors.jsonl.gz")
             ckpt = out + ".ckpt"
             ids = write_jobs(inp, NJOBS)
+            # --rpm bounds the pace (650/s: the 20 kill intervals of this seed add up
+            # to 24 s, ~15.6k jobs), so the job outlasts the kills on a
+            # fast machine as on a slow one
             cmd = ["run", inp, "-o", out, "--base-url", mock.url, "--budget", BUDGET,
-                   "--concurrency", 64, "--commit-every", 500, "-q"]
+                   "--concurrency", 64, "--commit-every", 500, "-q", "--rpm", 39000]
 
             kills, last_done = 0, 0
             committed, resent, tail = set(), set(), LogTail(mock)
