@@ -100,18 +100,7 @@ http {
     }
 }
 EOF
-    "$nginx_bin" -p "$prefix" -e "$prefix/error.log" -c "$prefix/nginx.conf" \
-        >"$prefix/stdout.log" 2>&1 &
-    NGINX_PID=$!
-    URL="http://127.0.0.1:$PORT"
-    for _ in $(seq 100); do
-        curl -s -o /dev/null "$URL/nginx_status" && return 0
-        kill -0 "$NGINX_PID" 2>/dev/null || break
-        sleep 0.05
-    done
-    echo "bench: nginx did not start:" >&2
-    cat "$prefix/stdout.log" "$prefix/error.log" >&2 2>/dev/null
-    exit 1
+    nginx_launch "$nginx_bin" "$prefix"
 }
 
 # in_flight LOG CONC PORT T0: "first ramp peak" from the access log lines of PORT.

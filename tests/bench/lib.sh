@@ -97,6 +97,13 @@ nginx_start() {
         -e "s|@ACCESS_LOG@|$logdirective|g" \
         "$BENCH_DIR/nginx.conf.in" >"$prefix/nginx.conf"
     # -e: nginx >= 1.19.5 would otherwise open /var/log/nginx/error.log first
+    nginx_launch "$nginx_bin" "$prefix"
+}
+
+# nginx_launch BIN PREFIX: starts nginx with PREFIX/nginx.conf on $PORT and
+# waits until it answers (sets NGINX_PID and URL); exits on failure.
+nginx_launch() {
+    local nginx_bin=$1 prefix=$2
     "$nginx_bin" -p "$prefix" -e "$prefix/error.log" -c "$prefix/nginx.conf" \
         >"$prefix/stdout.log" 2>&1 &
     NGINX_PID=$!

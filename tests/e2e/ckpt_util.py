@@ -11,7 +11,7 @@ import subprocess
 import time
 import zlib
 
-from harness import LLMBATCH, run, read_jsonl  # noqa: F401
+from harness import LLMBATCH, run, read_jsonl, wait_until  # noqa: F401
 
 PP_PER_USD = 10 ** 12
 
@@ -122,16 +122,6 @@ def wait_mock_idle(mock, timeout=15):
                 return
         time.sleep(0.05)
     raise AssertionError("mock still has requests in flight after %s s" % timeout)
-
-
-def wait_until(pred, timeout, step=0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return None
 
 
 def load_ckpt(path):

@@ -10,6 +10,7 @@ harness: shared helpers for llmbatch's end-to-end tests (python unittest).
                            collect(p) waits and returns a CompletedProcess
   write_jobs(path, n, ...) writes an input file, returns the custom_ids
   write_lines(path, lines) writes JSON lines as given
+  wait_until(pred, timeout) polls a condition, bounded in time
   out_paths(d, results)    (results, errors, report) as llmbatch names them
   FakeServer(reply)        the one scripted server for nasty replies
   chat_reply(...)          a well-formed chat.completion body
@@ -407,6 +408,18 @@ def chat_reply(text="ok", model="mock-model", prompt_tokens=3, completion_tokens
                          "finish_reason": "stop"}],
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                       "total_tokens": prompt_tokens + completion_tokens}}
+
+
+def wait_until(pred, timeout=20.0, step=0.02):
+    """Polls pred until it returns something true (returned) or timeout
+    seconds pass (None)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return None
 
 
 def write_lines(path, lines, gz=False):

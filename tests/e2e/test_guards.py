@@ -21,22 +21,12 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (LLMBATCH, REPO, Mock, _env, collect, read_jsonl, run, start,  # noqa: E402
+from harness import (wait_until, LLMBATCH, REPO, Mock, _env, collect, read_jsonl, run, start,  # noqa: E402
                      tmpdir, write_jobs)
 
 
 SECOND_KEY = "sk-second-run-000000000000qqqq"
 SECOND = {"OPENAI_API_KEY": SECOND_KEY}
-
-
-def wait_for(pred, timeout=20.0, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return None
 
 
 def lock_holder(path):
@@ -70,7 +60,7 @@ class Lock(unittest.TestCase):
         p = start(["run", inp, "-o", out, "--base-url", self.mock.url, "--concurrency", 2,
                    "--commit-every", 1, "-q"] + list(extra))
         lock = out + ".ckpt.lock"
-        self.assertTrue(wait_for(lambda: str(p.pid) in lock_holder(lock)),
+        self.assertTrue(wait_until(lambda: str(p.pid) in lock_holder(lock)),
                         "the first run did not write its pid into %s" % lock)
         return inp, out, ids, p
 
@@ -101,7 +91,7 @@ class Lock(unittest.TestCase):
     def test_fresh_never_moves_files_of_a_running_run(self):
         with tmpdir() as d:
             inp, out, ids, p = self.slow_first(d)
-            self.assertTrue(wait_for(lambda: os.path.exists(out + ".ckpt")))
+            self.assertTrue(wait_until(lambda: os.path.exists(out + ".ckpt")))
             r = run(["run", inp, "-o", out, "--base-url", self.mock.url, "--fresh"], timeout=30,
                     env=SECOND)
             self.assert_second_sent_nothing()
@@ -130,7 +120,7 @@ class Lock(unittest.TestCase):
         with tmpdir() as d:
             inp, out, ids, p = self.slow_first(d)
             errs = os.path.join(d, "out.errors.jsonl")
-            self.assertTrue(wait_for(lambda: os.path.exists(errs)))
+            self.assertTrue(wait_until(lambda: os.path.exists(errs)))
             for args in (["-o", os.path.join(d, "b.jsonl"), "--report", out],
                          ["-o", os.path.join(d, "c.jsonl"), "--errors", errs, "--fresh"],
                          ["-o", os.path.join(d, "e.jsonl"), "--status-file", errs]):
@@ -153,7 +143,7 @@ class Lock(unittest.TestCase):
                 p = start(["run", "-", "-o", out, "--base-url", self.mock.url,
                            "--concurrency", 2, "-q"], stdin=f)
                 lock = out + ".ckpt.lock"
-                self.assertTrue(wait_for(lambda: str(p.pid) in lock_holder(lock)))
+                self.assertTrue(wait_until(lambda: str(p.pid) in lock_holder(lock)))
                 with open(inp) as g:
                     r = run(["run", "-", "-o", out, "--base-url", self.mock.url], input=g.read(),
                             timeout=30)
@@ -164,7 +154,7 @@ class Lock(unittest.TestCase):
     def test_kill9_leaves_a_stale_lock_that_does_not_block(self):
         with tmpdir() as d:
             inp, out, ids, p = self.slow_first(d, n=60)
-            self.assertTrue(wait_for(lambda: len(read_jsonl(out)) >= 3 if os.path.exists(out)
+            self.assertTrue(wait_until(lambda: len(read_jsonl(out)) >= 3 if os.path.exists(out)
                                      else False), "no results before the kill")
             p.send_signal(signal.SIGKILL)
             collect(p, timeout=30)

@@ -20,18 +20,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (LLMBATCH, Mock, _env, collect, read_jsonl, start,  # noqa: E402
+from harness import (wait_until, LLMBATCH, Mock, _env, collect, read_jsonl, start,  # noqa: E402
                      tmpdir, write_jobs)
-
-
-def wait_for(pred, timeout=20.0, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return None
 
 
 def job_line(cid, text):
@@ -135,7 +125,7 @@ class NotPlain(unittest.TestCase):
         self.mock.config(latency_ms=300)
         try:
             def kill(p, out):
-                self.assertTrue(wait_for(lambda: self.mock.stats()["received"] >= 2))
+                self.assertTrue(wait_until(lambda: self.mock.stats()["received"] >= 2))
                 p.send_signal(signal.SIGKILL)
             with tmpdir() as d:
                 r, out, ids, spool = self.fifo_run(d, 40, ["--concurrency", 2], killer=kill)
@@ -173,7 +163,7 @@ class Changing(unittest.TestCase):
         self.assertGreater(os.path.getsize(inp), 300 * 1024)
         p = start(["run", inp, "-o", out, "--base-url", self.mock.url, "--concurrency", 2,
                    "--commit-every", 1])
-        self.assertTrue(wait_for(lambda: self.mock.stats()["received"] >= 1),
+        self.assertTrue(wait_until(lambda: self.mock.stats()["received"] >= 1),
                         "the run sent nothing")
         return inp, out, p
 
