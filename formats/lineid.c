@@ -50,7 +50,7 @@ static int lineid_string(jspan_t v, buf_t *out)
         return 0;
     if (rc == 1)
         return buf_append(out, s.p, s.n) < 0 ? -1 : 1;
-    j = json_loadb(v.p, v.n, JSON_DECODE_ANY, NULL);
+    j = json_loadb(v.p, v.n, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
     if (!json_is_string(j)) {
         json_decref(j);
         return 0;
@@ -66,7 +66,7 @@ static int lineid_string(jspan_t v, buf_t *out)
 static int lineid_slow(const char *line, size_t len, buf_t *cid, buf_t *bid,
                        unsigned *found, int *cid_nonstring)
 {
-    json_t *root = json_loadb(line, len, JSON_DECODE_ANY, NULL), *v;
+    json_t *root = json_loadb(line, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL), *v;
     int rc = 0;
 
     if (!root)

@@ -30,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *line = (const char *)data;
     buf_t cid = BUF_INIT, bid = BUF_INIT, id = BUF_INIT;
     char err[128];
-    json_t *root = json_loadb(line, size, 0, NULL);
+    json_t *root = json_loadb(line, size, JSON_ALLOW_NUL, NULL);   /* as job.c reads lines */
     json_t *jc = json_object_get(root, "custom_id"), *ji = json_object_get(root, "id");
     uint64_t ord;
 
