@@ -42,8 +42,11 @@ slot_t *slot_new(run_ctx_t *c)
 void slot_free(run_ctx_t *c, slot_t *s)
 {
     job_release(&s->job);
-    free(s->last_body);
-    s->last_body = NULL;
+    if (s->hist) {
+        free(s->hist->last_body);
+        free(s->hist);
+        s->hist = NULL;
+    }
     s->next = c->adm.free_slots;
     c->adm.free_slots = s;
     c->adm.active--;
@@ -413,9 +416,9 @@ void admit(run_ctx_t *c)
     }
     /* a retry's own wait (the server's retry-after) */
     if (a->retry_q && a->retry_q->not_before_ns - now_ns > LONG_WAIT_NS &&
-        a->retry_q->wait_why[0] && a->retry_q->not_before_ns == a->next_wake_ns) {
+        slot_hist_peek(a->retry_q)->wait_why[0] && a->retry_q->not_before_ns == a->next_wake_ns) {
         a->long_wait_until_ns = a->retry_q->not_before_ns;
-        snprintf(a->long_wait_why, sizeof(a->long_wait_why), "%s", a->retry_q->wait_why);
+        snprintf(a->long_wait_why, sizeof(a->long_wait_why), "%s", slot_hist_peek(a->retry_q)->wait_why);
     }
     if (c->backend->inflight(c) > 0 || a->next_wake_ns != a->long_wait_until_ns)
         a->long_wait_until_ns = 0;           /* something else comes first */

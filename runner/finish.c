@@ -15,12 +15,30 @@
 #include "results.h"
 #include "run_int.h"
 
+slot_hist_t *slot_hist(slot_t *s)
+{
+    static slot_hist_t scratch;
+
+    if (!s->hist && !(s->hist = calloc(1, sizeof(*s->hist)))) {
+        memset(&scratch, 0, sizeof(scratch));
+        return &scratch;
+    }
+    return s->hist;
+}
+
+const slot_hist_t *slot_hist_peek(const slot_t *s)
+{
+    static const slot_hist_t none;
+    return s->hist ? s->hist : &none;
+}
+
 void slot_seen(slot_t *s, const char *what)
 {
-    size_t n = strlen(s->seen);
-    if (n + strlen(what) + 2 >= sizeof(s->seen))
+    slot_hist_t *h = slot_hist(s);
+    size_t n = strlen(h->seen);
+    if (n + strlen(what) + 2 >= sizeof(h->seen))
         return;
-    snprintf(s->seen + n, sizeof(s->seen) - n, "%s%s", n ? "," : "", what);
+    snprintf(h->seen + n, sizeof(h->seen) - n, "%s%s", n ? "," : "", what);
 }
 
 static void mark_done(run_ctx_t *c, uint64_t ordinal)
@@ -85,10 +103,11 @@ void finish_job(run_ctx_t *c, slot_t *s, const job_end_t *e)
 
 void finish_failed(run_ctx_t *c, slot_t *s, const char *code, const char *message)
 {
+    const slot_hist_t *h = slot_hist_peek(s);
     job_end_t e = {
-        .ok = 0, .status = s->last_status,
-        .request_id = s->last_request_id[0] ? s->last_request_id : NULL,
-        .body = s->last_body, .body_len = s->last_body_len,
+        .ok = 0, .status = h->last_status,
+        .request_id = h->last_request_id[0] ? h->last_request_id : NULL,
+        .body = h->last_body, .body_len = h->last_body_len,
         .code = code, .message = message,
     };
     finish_job(c, s, &e);

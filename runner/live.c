@@ -94,31 +94,35 @@ static int live_start(run_ctx_t *c, slot_t *s, api_key_t *k)
 
 static void keep_body(run_ctx_t *c, slot_t *s, long status, const char *body, size_t len)
 {
-    s->last_request_id[0] = '\0';
-    free(s->last_body);
-    s->last_body = NULL;
-    s->last_body_len = 0;
-    s->last_status = status;
+    slot_hist_t *h = slot_hist(s);
+
+    h->last_request_id[0] = '\0';
+    free(h->last_body);
+    h->last_body = NULL;
+    h->last_body_len = 0;
+    h->last_status = status;
     if (len > 65536)
         len = 65536;
-    if (len && (s->last_body = malloc(len + 1))) {
-        memcpy(s->last_body, body, len);
-        s->last_body[len] = '\0';
-        s->last_body_len = len;
-        redact(c, s->last_body, len);
+    if (len && (h->last_body = malloc(len + 1))) {
+        memcpy(h->last_body, body, len);
+        h->last_body[len] = '\0';
+        h->last_body_len = len;
+        redact(c, h->last_body, len);
     }
 }
 
 static void keep_reply(run_ctx_t *c, slot_t *s, const xfer_result_t *r, const outcome_t *o)
 {
     const char *id = provider_request_id(r->headers);
+    slot_hist_t *h;
 
     keep_body(c, s, r->status, r->body, r->body_len);
-    snprintf(s->last_request_id, sizeof(s->last_request_id), "%s", id ? id : "");
-    redact(c, s->last_request_id, strlen(s->last_request_id));
-    snprintf(s->last_code, sizeof(s->last_code), "%s", o->code);
-    snprintf(s->last_message, sizeof(s->last_message), "%s", o->message);
-    redact(c, s->last_message, strlen(s->last_message));
+    h = slot_hist(s);
+    snprintf(h->last_request_id, sizeof(h->last_request_id), "%s", id ? id : "");
+    redact(c, h->last_request_id, strlen(h->last_request_id));
+    snprintf(h->last_code, sizeof(h->last_code), "%s", o->code);
+    snprintf(h->last_message, sizeof(h->last_message), "%s", o->message);
+    redact(c, h->last_message, strlen(h->last_message));
 }
 
 void retry_or_fail(run_ctx_t *c, slot_t *s, int64_t retry_after_ms, const char *last_code)
@@ -128,16 +132,18 @@ void retry_or_fail(run_ctx_t *c, slot_t *s, int64_t retry_after_ms, const char *
     if (s->attempts > c->o->max_retries) {
         char msg[400];
         snprintf(msg, sizeof(msg), "gave up after %d attempts (%s); last: %s",
-                 s->attempts, s->seen, s->last_message[0] ? s->last_message : last_code);
+                 s->attempts, slot_hist_peek(s)->seen,
+                 slot_hist_peek(s)->last_message[0] ? slot_hist_peek(s)->last_message : last_code);
         finish_failed(c, s, "max_retries_exceeded", msg);
         return;
     }
-    s->wait_why[0] = '\0';
+    if (s->hist)
+        s->hist->wait_why[0] = '\0';
     if (retry_after_ms >= 0) {
         delay_ms = retry_after_ms;
         if (c->o->max_wait_s > 0 && delay_ms > (int64_t)(c->o->max_wait_s * 1000))
             delay_ms = (int64_t)(c->o->max_wait_s * 1000);
-        snprintf(s->wait_why, sizeof(s->wait_why), "the server asked to retry job %.40s "
+        snprintf(slot_hist(s)->wait_why, sizeof(s->hist->wait_why), "the server asked to retry job %.40s "
                  "after %lld s (retry-after)", s->job.custom_id,
                  (long long)(retry_after_ms / 1000));
     } else {
@@ -208,8 +214,8 @@ static void on_transport_error(run_ctx_t *c, slot_t *s, const xfer_result_t *r)
     }
     slot_seen(s, r->timed_out ? "timeout" : "net");
     keep_body(c, s, 0, NULL, 0);
-    snprintf(s->last_code, sizeof(s->last_code), "%s", what);
-    snprintf(s->last_message, sizeof(s->last_message), "%s", err);
+    snprintf(slot_hist(s)->last_code, sizeof(s->hist->last_code), "%s", what);
+    snprintf(slot_hist(s)->last_message, sizeof(s->hist->last_message), "%s", err);
     retry_or_fail(c, s, -1, what);
 }
 
@@ -305,7 +311,7 @@ static void on_final(run_ctx_t *c, slot_t *s, const xfer_result_t *r, const outc
             snprintf(why, sizeof(why), "%s answered 404 (%s) and nothing else; check "
                      "--base-url (the jobs stay pending)",
                      c->live.urls[d][ep] ? c->live.urls[d][ep] : s->job.path,
-                     s->last_message);
+                     slot_hist_peek(s)->last_message);
             setup_stop(c, s, why);
             return;
         }
@@ -314,7 +320,7 @@ static void on_final(run_ctx_t *c, slot_t *s, const xfer_result_t *r, const outc
         retry_or_fail(c, s, 1000, "404");
         return;
     }
-    finish_failed(c, s, o->code[0] ? o->code : fallback_code, s->last_message);
+    finish_failed(c, s, o->code[0] ? o->code : fallback_code, slot_hist_peek(s)->last_message);
 }
 
 /* Key k of s is not used again this run (state, server's or our reason);
@@ -456,7 +462,7 @@ static void live_wait(run_ctx_t *c, int timeout_ms, int fd)
 
 static void live_abort_all(run_ctx_t *c)
 {
-    if (c->live.pool.multi && c->live.pool.inflight)
+    if (c->live.pool.multis && c->live.pool.inflight)
         pool_abort_all(&c->live.pool, on_done, c);
 }
 
@@ -487,7 +493,7 @@ int live_init(run_ctx_t *c)
 void live_release(run_ctx_t *c)
 {
     live_abort_all(c);
-    if (c->live.pool.multi)
+    if (c->live.pool.multis)
         pool_release(&c->live.pool);
     if (c->live.key_hdrs)
         for (size_t i = 0; i < c->keys.n; i++)

@@ -66,18 +66,33 @@ long pool_recv_buffer(long concurrency)
 
 int pool_init(pool_t *p, const pool_opts_t *o)
 {
+    int nmulti;
+    long per;
+
     memset(p, 0, sizeof(*p));
     p->opts = *o;
-    p->multi = curl_multi_init();
-    if (!p->multi)
+    p->epfd = -1;
+    p->extra_fd = -1;
+    nmulti = o->max_host_connections > 0
+             ? (int)((o->max_host_connections + POOL_PER_MULTI - 1) / POOL_PER_MULTI) : 1;
+    if (nmulti > POOL_MAX_MULTIS)
+        nmulti = POOL_MAX_MULTIS;
+    if (pool_events_init(p, nmulti) != 0) {
+        pool_events_release(p);
         return -1;
+    }
     snprintf(p->user_agent, sizeof(p->user_agent), "llmbatch/0.1 libcurl/%s",
              curl_version_info(CURLVERSION_NOW)->version);
-    curl_multi_setopt(p->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
     p->recv_buffer = pool_recv_buffer(o->max_host_connections);
-    if (o->max_host_connections > 0) {
-        curl_multi_setopt(p->multi, CURLMOPT_MAX_HOST_CONNECTIONS, o->max_host_connections);
-        curl_multi_setopt(p->multi, CURLMOPT_MAXCONNECTS, o->max_host_connections);
+    /* pool_pick_multi keeps each multi handle's share within this */
+    per = o->max_host_connections > 0 ? (o->max_host_connections + nmulti - 1) / nmulti : 0;
+    for (int i = 0; i < nmulti; i++) {
+        CURLM *m = p->multis[i].m;
+        curl_multi_setopt(m, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+        if (per > 0) {
+            curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, per);
+            curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, per);
+        }
     }
     return 0;
 }
@@ -99,9 +114,7 @@ void pool_release(pool_t *p)
         p->free_list = x->next_free;
         xfer_free(x);
     }
-    if (p->multi)
-        curl_multi_cleanup(p->multi);
-    p->multi = NULL;
+    pool_events_release(p);
 }
 
 static void wipe_headers(struct curl_slist *l)
@@ -138,9 +151,12 @@ static xfer_t *xfer_get(pool_t *p)
 static void xfer_put(pool_t *p, xfer_t *x)
 {
     buf_reset(&x->body);
-    if (x->body.cap > (1u << 20))
+    if (x->body.cap > (1u << 20) || p->recv_buffer > 0)
         buf_release(&x->body);     /* don't let one huge reply pin memory */
-    headers_clear(&x->headers);
+    if (p->recv_buffer > 0)
+        headers_release(&x->headers);
+    else
+        headers_clear(&x->headers);
     x->user = NULL;
     x->too_big = 0;
     x->hdr_too_big = 0;
@@ -216,6 +232,7 @@ int pool_start(pool_t *p, const char *url, const struct curl_slist *headers,
                const char *body, size_t body_len, void *user)
 {
     xfer_t *x = xfer_get(p);
+    pool_multi_t *pm;
     CURL *e;
 
     if (!x)
@@ -237,8 +254,11 @@ int pool_start(pool_t *p, const char *url, const struct curl_slist *headers,
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     }
     x->started_ms = clock_mono_ms();
-    if (curl_multi_add_handle(p->multi, e) != CURLM_OK)
+    pm = pool_pick_multi(p);
+    if (curl_multi_add_handle(pm->m, e) != CURLM_OK)
         goto fail;
+    x->mi = pm->idx;
+    pm->inflight++;
     x->prev = NULL;
     x->next = p->active;
     if (p->active)
@@ -251,7 +271,7 @@ fail:
     return -1;
 }
 
-static void finish(pool_t *p, xfer_t *x, CURLcode code, pool_done_fn done, void *ctx)
+void pool_finish(pool_t *p, xfer_t *x, CURLcode code, pool_done_fn done, void *ctx)
 {
     xfer_result_t r = {0};
     curl_off_t req_size = 0;
@@ -277,7 +297,8 @@ static void finish(pool_t *p, xfer_t *x, CURLcode code, pool_done_fn done, void 
                  : x->hdr_too_big || headers_too_large_reason(x->errbuf) ? HEADERS_TOO_LARGE_MSG
                  : r.resend_blocked ? "connection closed before any reply (the request may have been processed)"
                  : x->errbuf[0] ? x->errbuf : curl_easy_strerror(code);
-    curl_multi_remove_handle(p->multi, x->easy);
+    curl_multi_remove_handle(p->multis[x->mi].m, x->easy);
+    p->multis[x->mi].inflight--;
     if (x->prev)
         x->prev->next = x->next;
     else
@@ -289,35 +310,8 @@ static void finish(pool_t *p, xfer_t *x, CURLcode code, pool_done_fn done, void 
     xfer_put(p, x);
 }
 
-int pool_perform(pool_t *p, pool_done_fn done, void *ctx)
-{
-    int running, left, n = 0;
-    CURLMsg *m;
-
-    curl_multi_perform(p->multi, &running);
-    while ((m = curl_multi_info_read(p->multi, &left))) {
-        xfer_t *x = NULL;
-        if (m->msg != CURLMSG_DONE)
-            continue;
-        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
-        finish(p, x, m->data.result, done, ctx);
-        n++;
-    }
-    return n;
-}
-
-void pool_wait(pool_t *p, int timeout_ms, int extra_fd)
-{
-    struct curl_waitfd wfd = { extra_fd, CURL_WAIT_POLLIN, 0 };
-
-    if (timeout_ms < 0)
-        timeout_ms = 0;
-    curl_multi_poll(p->multi, extra_fd >= 0 ? &wfd : NULL, extra_fd >= 0 ? 1 : 0,
-                    timeout_ms, NULL);
-}
-
 void pool_abort_all(pool_t *p, pool_done_fn done, void *ctx)
 {
     while (p->active)
-        finish(p, p->active, CURLE_ABORTED_BY_CALLBACK, done, ctx);
+        pool_finish(p, p->active, CURLE_ABORTED_BY_CALLBACK, done, ctx);
 }

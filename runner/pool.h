@@ -10,24 +10,27 @@
  * The pool never queues: the scheduler starts a transfer only when a slot is
  * free, so --timeout bounds the request's own time, never its wait.
  *
- * pool_wait() is the program's one blocking point (curl_multi_poll).
+ * pool_wait() is the program's one blocking point: an epoll wait on the
+ * sockets libcurl asked for (pool_events.c, libcurl's socket interface).
  */
 #ifndef LLMB_POOL_H
 #define LLMB_POOL_H
 #include <stdint.h>
 #include <stddef.h>
+#include <sys/epoll.h>
 #include <curl/curl.h>
 #include "buf.h"
 #include "headers.h"
 
 #define POOL_MAX_BODY ((size_t)64 << 20)
-/* libcurl allocates one receive buffer per easy handle, 16 KiB by default:
- * 64 MiB at concurrency 4096, most of the run's memory.  Their total is
- * kept near POOL_RECV_BUFFERS_TOTAL: 16 KiB each up to concurrency 512,
+/* libcurl allocates one receive buffer per transfer, 16 KiB by default,
+ * and holds it while the transfer waits for its reply: 64 MiB at
+ * concurrency 4096, most of the run's memory.  Their total is kept near
+ * POOL_RECV_BUFFERS_TOTAL: 16 KiB each up to concurrency 256,
  * then smaller, down to POOL_RECV_BUFFER_MIN (a reply larger than the
  * buffer only takes more reads). */
-#define POOL_RECV_BUFFERS_TOTAL (8L << 20)
-#define POOL_RECV_BUFFER_MIN    2048L
+#define POOL_RECV_BUFFERS_TOTAL (4L << 20)
+#define POOL_RECV_BUFFER_MIN    1024L       /* libcurl's CURL_MIN_BUFFERSIZE */
 
 typedef struct pool_opts {
     long        timeout_ms;          /* whole request, 0 = none */
@@ -47,6 +50,7 @@ typedef struct xfer {
     int                too_big;
     int                hdr_too_big;   /* headers_add_line refused the header block */
     int                sends;         /* times curl started sending it */
+    int                mi;            /* index of its multi handle while in flight */
     struct xfer       *next_free;   /* free list */
     struct xfer       *prev, *next;  /* in-flight list */
 } xfer_t;
@@ -66,13 +70,40 @@ typedef struct xfer_result {
 
 typedef void (*pool_done_fn)(void *ctx, void *user, const xfer_result_t *r);
 
+#define POOL_MAX_READY 1024      /* sockets taken from one epoll wait */
+/* Transfers per multi handle.  libcurl 7.88 looks for a free connection by
+ * walking every connection to the host in its multi handle, for each new
+ * transfer: at concurrency 4096 in one multi handle that walk cost more CPU
+ * than the request, and made the first burst quadratic.  Above this many,
+ * the pool splits its transfers over several multi handles, each with its
+ * own connections. */
+#define POOL_PER_MULTI 256
+#define POOL_MAX_MULTIS 64
+
+struct pool;
+typedef struct pool_multi {
+    CURLM       *m;
+    struct pool *p;
+    int          idx;
+    int          inflight;
+    int64_t      timer_ms;     /* libcurl's next deadline (mono ms), -1 = none */
+} pool_multi_t;
+
 typedef struct pool {
-    CURLM      *multi;
+    pool_multi_t *multis;      /* NULL before pool_init / after pool_release */
+    int         nmulti;
+    int         epfd;          /* the sockets libcurl watches (pool_events.c) */
+    int         extra_fd;      /* pool_wait's extra fd, while in the epoll set */
+    int         nready;        /* ready[] not yet handed to libcurl */
+    struct epoll_event ready[POOL_MAX_READY];
     pool_opts_t opts;
     xfer_t     *free_list;
     xfer_t     *active;
     int         inflight;
-    long        recv_buffer;   /* CURLOPT_BUFFERSIZE, 0 = libcurl's default */
+    long        recv_buffer;   /* CURLOPT_BUFFERSIZE, 0 = libcurl's default;
+                                  when set (a large pool), a transfer's reply
+                                  buffers are also freed between uses, so the
+                                  thousands that wait hold none */
     char        user_agent[64];
 } pool_t;
 
@@ -93,11 +124,21 @@ void pool_headers_free(struct curl_slist *l);
  * curl_easy_reset: only the per-request options change.  0 or -1. */
 int  pool_start(pool_t *p, const char *url, const struct curl_slist *headers,
                 const char *body, size_t body_len, void *user);
-/* Drives transfers and reports each finished one through done().  Never
+/* Hands the sockets the last wait found ready to libcurl, runs libcurl's
+ * due timeouts, and reports each finished transfer through done().  Never
  * blocks.  Returns the number finished. */
 int  pool_perform(pool_t *p, pool_done_fn done, void *ctx);
 /* Blocks until socket activity, extra_fd readable (if >= 0), or timeout. */
 void pool_wait(pool_t *p, int timeout_ms, int extra_fd);
+/* Ends transfer x: reports it through done() and recycles its handle. */
+void pool_finish(pool_t *p, xfer_t *x, CURLcode code, pool_done_fn done, void *ctx);
+/* The multi handles, their socket/timer callbacks and the epoll set
+ * (pool_events.c).  pool_events_init: 0 or -1 (then release what it made
+ * with pool_events_release). */
+int  pool_events_init(pool_t *p, int nmulti);
+void pool_events_release(pool_t *p);
+/* The multi handle with the fewest transfers in flight. */
+pool_multi_t *pool_pick_multi(pool_t *p);
 /* Aborts every transfer in flight, reporting each as CURLE_ABORTED_BY_CALLBACK. */
 void pool_abort_all(pool_t *p, pool_done_fn done, void *ctx);
 

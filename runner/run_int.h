@@ -56,7 +56,13 @@ typedef struct slot {
     struct slot   *followers;       /* duplicates waiting on this one */
     struct slot   *next;            /* queue / follower chain / free list */
     struct slot   *hnext;           /* dedup hash chain */
-    /* history for the errors file */
+    struct slot_hist *hist;         /* NULL until an attempt fails */
+} slot_t;
+
+/* A job's failed attempts, for its errors-file line and the retry wait
+ * message.  Kept apart from slot_t and made on the first failure: most jobs
+ * never need it, and thousands of slots are in flight at high concurrency. */
+typedef struct slot_hist {
     long           last_status;
     char          *last_body;
     size_t         last_body_len;
@@ -65,7 +71,7 @@ typedef struct slot {
     char           last_message[512];
     char           seen[160];       /* "429,500,timeout" */
     char           wait_why[96];    /* why its not-before is far away */
-} slot_t;
+} slot_hist_t;
 
 enum stop_reason {
     STOP_NONE = 0,
@@ -201,6 +207,11 @@ void finish_invalid(run_ctx_t *c, uint64_t ordinal, uint64_t lineno,
 void finish_drop(run_ctx_t *c, slot_t *s);
 /* Appends an attempt's outcome ("429", "timeout", ...) to s's history. */
 void slot_seen(slot_t *s, const char *what);
+/* s's history, made on first use (never NULL: without memory, a scratch
+ * history that the next call reuses, so only the message is lost). */
+slot_hist_t *slot_hist(slot_t *s);
+/* s's history to read (an empty one when it has none). */
+const slot_hist_t *slot_hist_peek(const slot_t *s);
 
 /* ---- settle.c: the one place an attempt's reservation settles ----------- */
 enum settle_how {

@@ -1,0 +1,184 @@
+/*
+ * pool_events: how the pool waits and drives libcurl (see pool.h).
+ *
+ * libcurl's socket interface: libcurl tells us which sockets it wants to
+ * read or write (on_socket) and when it next needs a timeout pass
+ * (on_timer); we keep the sockets in an epoll set, wait on it, and hand each
+ * ready socket back with curl_multi_socket_action().  A pass then costs in
+ * proportion to the sockets that are ready, not to the transfers in flight:
+ * curl_multi_poll + curl_multi_perform walk every easy handle and every
+ * socket on each wake-up, which at concurrency 4096 costs more CPU per
+ * request than the request itself (tests/bench/latency.sh).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sys/epoll.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include "pool.h"
+#include "clock.h"
+
+/* epoll data: the socket in the low 32 bits, its multi handle's index
+ * above; the extra fd carries EXTRA_TAG instead (sockets are >= 0). */
+#define EXTRA_TAG ((uint64_t)1 << 63)
+#define EV_DATA(mi, s) (((uint64_t)(unsigned)(mi) << 32) | (uint32_t)(s))
+
+static int on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
+{
+    pool_multi_t *pm = userp;
+    pool_t *p = pm->p;
+    struct epoll_event ev = {0};
+    (void)e;
+
+    if (what == CURL_POLL_REMOVE) {
+        /* the socket may already be closed: then it left the set by itself */
+        epoll_ctl(p->epfd, EPOLL_CTL_DEL, s, NULL);
+        curl_multi_assign(pm->m, s, NULL);
+        return 0;
+    }
+    ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
+    ev.data.u64 = EV_DATA(pm->idx, s);
+    /* socketp tells whether the socket is in the set already; a closed
+     * socket's number can come back for a new one, so each call falls back
+     * to the other operation when the kernel disagrees. */
+    if (socketp) {
+        if (epoll_ctl(p->epfd, EPOLL_CTL_MOD, s, &ev) != 0 && errno == ENOENT)
+            epoll_ctl(p->epfd, EPOLL_CTL_ADD, s, &ev);
+    } else {
+        if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, s, &ev) != 0 && errno == EEXIST)
+            epoll_ctl(p->epfd, EPOLL_CTL_MOD, s, &ev);
+        curl_multi_assign(pm->m, s, pm);
+    }
+    return 0;
+}
+
+static int on_timer(CURLM *m, long timeout_ms, void *userp)
+{
+    pool_multi_t *pm = userp;
+    (void)m;
+
+    pm->timer_ms = timeout_ms < 0 ? -1 : clock_mono_ms() + timeout_ms;
+    return 0;
+}
+
+int pool_events_init(pool_t *p, int nmulti)
+{
+    p->nready = 0;
+    if (!(p->multis = calloc((size_t)nmulti, sizeof(*p->multis))))
+        return -1;
+    if ((p->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
+        return -1;
+    for (int i = 0; i < nmulti; i++) {
+        pool_multi_t *pm = &p->multis[i];
+
+        pm->p = p;
+        pm->idx = i;
+        pm->timer_ms = -1;
+        if (!(pm->m = curl_multi_init()))
+            return -1;
+        p->nmulti = i + 1;
+        curl_multi_setopt(pm->m, CURLMOPT_SOCKETFUNCTION, on_socket);
+        curl_multi_setopt(pm->m, CURLMOPT_SOCKETDATA, pm);
+        curl_multi_setopt(pm->m, CURLMOPT_TIMERFUNCTION, on_timer);
+        curl_multi_setopt(pm->m, CURLMOPT_TIMERDATA, pm);
+    }
+    return 0;
+}
+
+void pool_events_release(pool_t *p)
+{
+    if (!p->multis)
+        return;                          /* never made */
+    for (int i = 0; i < p->nmulti; i++)
+        curl_multi_cleanup(p->multis[i].m);   /* may still call on_socket */
+    free(p->multis);
+    p->multis = NULL;
+    p->nmulti = 0;
+    if (p->epfd >= 0)
+        close(p->epfd);
+    p->epfd = -1;
+    p->nready = 0;
+}
+
+pool_multi_t *pool_pick_multi(pool_t *p)
+{
+    pool_multi_t *best = &p->multis[0];
+
+    for (int i = 1; i < p->nmulti; i++)
+        if (p->multis[i].inflight < best->inflight)
+            best = &p->multis[i];
+    return best;
+}
+
+int pool_perform(pool_t *p, pool_done_fn done, void *ctx)
+{
+    int running, left, n = 0, nready = p->nready;
+    int64_t now_ms;
+    CURLMsg *m;
+
+    /* Sockets the last wait found ready.  A socket that libcurl closed
+     * during this pass is unknown to it by then and ignored. */
+    p->nready = 0;
+    for (int i = 0; i < nready; i++) {
+        const struct epoll_event *ev = &p->ready[i];
+        int mask = 0, mi = (int)(ev->data.u64 >> 32);
+
+        if ((ev->data.u64 & EXTRA_TAG) || mi >= p->nmulti)
+            continue;
+        if (ev->events & EPOLLIN)
+            mask |= CURL_CSELECT_IN;
+        if (ev->events & EPOLLOUT)
+            mask |= CURL_CSELECT_OUT;
+        if (ev->events & (EPOLLERR | EPOLLHUP))
+            mask |= CURL_CSELECT_ERR;
+        curl_multi_socket_action(p->multis[mi].m, (curl_socket_t)(uint32_t)ev->data.u64,
+                                 mask, &running);
+    }
+    /* libcurl's own deadlines: new transfers (a zero timeout), connect and
+     * request timeouts, and transfers that another one's read woke up */
+    now_ms = clock_mono_ms();
+    for (int i = 0; i < p->nmulti; i++) {
+        pool_multi_t *pm = &p->multis[i];
+        if (pm->timer_ms >= 0 && now_ms >= pm->timer_ms) {
+            pm->timer_ms = -1;
+            curl_multi_socket_action(pm->m, CURL_SOCKET_TIMEOUT, 0, &running);
+        }
+    }
+    for (int i = 0; i < p->nmulti; i++) {
+        while ((m = curl_multi_info_read(p->multis[i].m, &left))) {
+            xfer_t *x = NULL;
+            if (m->msg != CURLMSG_DONE)
+                continue;
+            curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+            pool_finish(p, x, m->data.result, done, ctx);
+            n++;
+        }
+    }
+    return n;
+}
+
+void pool_wait(pool_t *p, int timeout_ms, int extra_fd)
+{
+    int64_t now_ms = clock_mono_ms();
+    int n;
+
+    if (timeout_ms < 0)
+        timeout_ms = 0;
+    if (extra_fd != p->extra_fd) {
+        struct epoll_event ev = { EPOLLIN, { .u64 = EXTRA_TAG } };
+        if (p->extra_fd >= 0)
+            epoll_ctl(p->epfd, EPOLL_CTL_DEL, p->extra_fd, NULL);
+        p->extra_fd = -1;
+        if (extra_fd >= 0 && epoll_ctl(p->epfd, EPOLL_CTL_ADD, extra_fd, &ev) == 0)
+            p->extra_fd = extra_fd;
+    }
+    if (p->nready > 0)
+        return;                          /* not driven yet */
+    for (int i = 0; i < p->nmulti; i++) {
+        int64_t t = p->multis[i].timer_ms;
+        if (t >= 0 && t - now_ms < timeout_ms)
+            timeout_ms = t <= now_ms ? 0 : (int)(t - now_ms);
+    }
+    n = epoll_wait(p->epfd, p->ready, POOL_MAX_READY, timeout_ms);
+    p->nready = n > 0 ? n : 0;
+}
