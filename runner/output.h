@@ -20,7 +20,7 @@
 #include <zlib.h>
 #include "buf.h"
 
-#define OUTPUT_SPILL ((size_t)1 << 20)
+#define OUTPUT_SPILL ((size_t)256 << 10)
 
 typedef struct output {
     char     *path;

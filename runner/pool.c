@@ -86,9 +86,11 @@ int pool_init(pool_t *p, const pool_opts_t *o)
     p->recv_buffer = pool_recv_buffer(o->max_host_connections);
     /* pool_pick_multi keeps each multi handle's share within this */
     per = o->max_host_connections > 0 ? (o->max_host_connections + nmulti - 1) / nmulti : 0;
+    p->share = per;
     for (int i = 0; i < nmulti; i++) {
         CURLM *m = p->multis[i].m;
         curl_multi_setopt(m, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+        p->multis[i].cap = per;
         if (per > 0) {
             curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, per);
             curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, per);
@@ -161,6 +163,7 @@ static void xfer_put(pool_t *p, xfer_t *x)
     x->too_big = 0;
     x->hdr_too_big = 0;
     x->sends = 0;
+    x->lost = 0;
     x->next_free = p->free_list;
     p->free_list = x;
 }
@@ -186,8 +189,12 @@ static void xfer_setup(pool_t *p, xfer_t *x)
     curl_easy_setopt(e, CURLOPT_USERAGENT, p->user_agent);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    if (p->recv_buffer > 0)
+    if (p->recv_buffer > 0) {
         curl_easy_setopt(e, CURLOPT_BUFFERSIZE, p->recv_buffer);
+        /* over HTTP/2 libcurl sends a body through a per-transfer upload
+         * buffer, 64 KiB by default: 256 MiB at concurrency 4096 */
+        curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, POOL_UPLOAD_BUFFER);
+    }
     if (p->opts.timeout_ms > 0)
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, p->opts.timeout_ms);
     if (p->opts.connect_timeout_ms > 0)
@@ -245,7 +252,10 @@ int pool_start(pool_t *p, const char *url, const struct curl_slist *headers,
      * (TLS with ALPN).  Over plain http:// the server's HTTP version is only
      * known from its first reply, so waiting would keep one request in
      * flight until then. */
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT, (long)(strncmp(url, "https://", 8) == 0));
+    x->https = strncmp(url, "https://", 8) == 0;
+    if (x->https && p->tls == POOL_TLS_UNSEEN)
+        pool_saw_https(p);
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, (long)x->https);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
     if (body) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
@@ -297,6 +307,8 @@ void pool_finish(pool_t *p, xfer_t *x, CURLcode code, pool_done_fn done, void *c
                  : x->hdr_too_big || headers_too_large_reason(x->errbuf) ? HEADERS_TOO_LARGE_MSG
                  : r.resend_blocked ? "connection closed before any reply (the request may have been processed)"
                  : x->errbuf[0] ? x->errbuf : curl_easy_strerror(code);
+    if (code == CURLE_OK && x->https)
+        pool_saw_reply(p, x);
     curl_multi_remove_handle(p->multis[x->mi].m, x->easy);
     p->multis[x->mi].inflight--;
     if (x->prev)

@@ -31,6 +31,7 @@
  * buffer only takes more reads). */
 #define POOL_RECV_BUFFERS_TOTAL (4L << 20)
 #define POOL_RECV_BUFFER_MIN    1024L       /* libcurl's CURL_MIN_BUFFERSIZE */
+#define POOL_UPLOAD_BUFFER      16384L      /* the least libcurl takes */
 
 typedef struct pool_opts {
     long        timeout_ms;          /* whole request, 0 = none */
@@ -50,6 +51,8 @@ typedef struct xfer {
     int                too_big;
     int                hdr_too_big;   /* headers_add_line refused the header block */
     int                sends;         /* times curl started sending it */
+    int                https;
+    int                lost;          /* out of its multi handle (kick failed) */
     int                mi;            /* index of its multi handle while in flight */
     struct xfer       *next_free;   /* free list */
     struct xfer       *prev, *next;  /* in-flight list */
@@ -86,12 +89,31 @@ typedef struct pool_multi {
     struct pool *p;
     int          idx;
     int          inflight;
+    long         cap;          /* its CURLMOPT_MAX_HOST_CONNECTIONS now */
+    int          kick;         /* give its waiting transfers a fresh start */
+    int          due;          /* over TLS: run curl_multi_perform this pass */
     int64_t      timer_ms;     /* libcurl's next deadline (mono ms), -1 = none */
 } pool_multi_t;
+
+/* HTTP/2 over TLS multiplexes up to POOL_H2_STREAMS requests (libcurl's
+ * default CURLMOPT_MAX_CONCURRENT_STREAMS) on a connection.  libcurl 7.88
+ * opens a new connection for every request that finds the existing ones
+ * full while others are still in their TLS handshake: a burst of 4096
+ * requests made ~4000 connections.  So once https is used, each multi
+ * handle may open only enough connections for its share at that many
+ * streams each (plus one), until a reply shows the server speaks HTTP/1.x
+ * over TLS: then as many as its share (pool_events.c). */
+#define POOL_H2_STREAMS 100
+
+enum pool_tls { POOL_TLS_UNSEEN, POOL_TLS_H2_GUESS, POOL_TLS_H1 };
 
 typedef struct pool {
     pool_multi_t *multis;      /* NULL before pool_init / after pool_release */
     int         nmulti;
+    long        share;         /* transfers per multi handle at most (0 = no limit) */
+    int         tls;           /* enum pool_tls */
+    int         any_lost;      /* some transfer could not be added back */
+    int64_t     last_check_ms;
     int         epfd;          /* the sockets libcurl watches (pool_events.c) */
     int         extra_fd;      /* pool_wait's extra fd, while in the epoll set */
     int         nready;        /* ready[] not yet handed to libcurl */
@@ -139,6 +161,9 @@ int  pool_events_init(pool_t *p, int nmulti);
 void pool_events_release(pool_t *p);
 /* The multi handle with the fewest transfers in flight. */
 pool_multi_t *pool_pick_multi(pool_t *p);
+/* Connection caps: an https transfer starts (h2 guess), or one ended. */
+void pool_saw_https(pool_t *p);
+void pool_saw_reply(pool_t *p, xfer_t *x);
 /* Aborts every transfer in flight, reporting each as CURLE_ABORTED_BY_CALLBACK. */
 void pool_abort_all(pool_t *p, pool_done_fn done, void *ctx);
 

@@ -11,6 +11,7 @@
  * request than the request itself (tests/bench/latency.sh).
  */
 #define _GNU_SOURCE
+#define CURL_DISABLE_DEPRECATION     /* curl_multi_socket_all (see below) */
 #include <errno.h>
 #include <sys/epoll.h>
 #include <stdlib.h>
@@ -110,6 +111,81 @@ pool_multi_t *pool_pick_multi(pool_t *p)
     return best;
 }
 
+/* ---- connection caps over TLS (see POOL_H2_STREAMS) ---------------------- */
+
+#define UNSENT_MS 2000          /* a transfer still waiting for a connection */
+#define CHECK_MS  1000
+
+static void set_cap(pool_multi_t *pm, long cap)
+{
+    if (pm->p->share > 0 && cap > pm->p->share)
+        cap = pm->p->share;
+    if (cap == pm->cap)
+        return;
+    pm->cap = cap;
+    curl_multi_setopt(pm->m, CURLMOPT_MAX_HOST_CONNECTIONS, cap);
+}
+
+void pool_saw_https(pool_t *p)
+{
+    p->tls = POOL_TLS_H2_GUESS;
+    if (p->share <= 0)
+        return;
+    for (int i = 0; i < p->nmulti; i++)
+        set_cap(&p->multis[i], (p->share + POOL_H2_STREAMS - 1) / POOL_H2_STREAMS + 1);
+}
+
+void pool_saw_reply(pool_t *p, xfer_t *x)
+{
+    long v = 0;
+
+    if (p->tls != POOL_TLS_H2_GUESS)
+        return;
+    curl_easy_getinfo(x->easy, CURLINFO_HTTP_VERSION, &v);
+    if (v == CURL_HTTP_VERSION_1_0 || v == CURL_HTTP_VERSION_1_1) {
+        p->tls = POOL_TLS_H1;    /* one connection per request from now on */
+        for (int i = 0; i < p->nmulti; i++)
+            p->multis[i].kick = 1;
+    }
+}
+
+/* A transfer that libcurl holds back for a connection (the cap) is given a
+ * fresh start once the cap is raised: libcurl 7.88 lets its waiting
+ * transfers go one per finished transfer.  It has sent nothing yet, so
+ * nothing can have been processed or billed. */
+static void kick(pool_t *p, int64_t now_ms)
+{
+    for (xfer_t *x = p->active; x; x = x->next) {
+        pool_multi_t *pm = &p->multis[x->mi];
+        if (!pm->kick || x->sends > 0 || !x->https ||
+            (p->tls != POOL_TLS_H1 && now_ms - x->started_ms < UNSENT_MS))
+            continue;
+        curl_multi_remove_handle(pm->m, x->easy);
+        if (curl_multi_add_handle(pm->m, x->easy) != CURLM_OK)
+            x->lost = p->any_lost = 1;   /* reported as failed by pool_perform */
+    }
+    for (int i = 0; i < p->nmulti; i++)
+        p->multis[i].kick = 0;
+}
+
+/* Under the HTTP/2 guess, a multi handle with transfers that waited for a
+ * connection longer than UNSENT_MS (a server allowing fewer streams per
+ * connection) doubles its cap, up to its share. */
+static void check_caps(pool_t *p, int64_t now_ms)
+{
+    if (p->tls != POOL_TLS_H2_GUESS || now_ms - p->last_check_ms < CHECK_MS)
+        return;
+    p->last_check_ms = now_ms;
+    for (xfer_t *x = p->active; x; x = x->next) {
+        pool_multi_t *pm = &p->multis[x->mi];
+        if (!pm->kick && x->https && x->sends == 0 && now_ms - x->started_ms >= UNSENT_MS &&
+            pm->cap < p->share) {
+            set_cap(pm, pm->cap * 2);
+            pm->kick = 1;
+        }
+    }
+}
+
 int pool_perform(pool_t *p, pool_done_fn done, void *ctx)
 {
     int running, left, n = 0, nready = p->nready;
@@ -131,8 +207,11 @@ int pool_perform(pool_t *p, pool_done_fn done, void *ctx)
             mask |= CURL_CSELECT_OUT;
         if (ev->events & (EPOLLERR | EPOLLHUP))
             mask |= CURL_CSELECT_ERR;
-        curl_multi_socket_action(p->multis[mi].m, (curl_socket_t)(uint32_t)ev->data.u64,
-                                 mask, &running);
+        if (p->tls != POOL_TLS_UNSEEN)
+            p->multis[mi].due = 1;
+        else
+            curl_multi_socket_action(p->multis[mi].m, (curl_socket_t)(uint32_t)ev->data.u64,
+                                     mask, &running);
     }
     /* libcurl's own deadlines: new transfers (a zero timeout), connect and
      * request timeouts, and transfers that another one's read woke up */
@@ -141,7 +220,23 @@ int pool_perform(pool_t *p, pool_done_fn done, void *ctx)
         pool_multi_t *pm = &p->multis[i];
         if (pm->timer_ms >= 0 && now_ms >= pm->timer_ms) {
             pm->timer_ms = -1;
-            curl_multi_socket_action(pm->m, CURL_SOCKET_TIMEOUT, 0, &running);
+            if (p->tls != POOL_TLS_UNSEEN)
+                pm->due = 1;
+            else
+                curl_multi_socket_action(pm->m, CURL_SOCKET_TIMEOUT, 0, &running);
+        }
+        /* Over TLS a multi handle with anything due runs a whole pass
+         * over its transfers (curl_multi_socket_all: curl_multi_perform,
+         * then every transfer's sockets to on_socket).  Driven by
+         * socket_action, libcurl 7.88 sends an HTTP/2 request body only on
+         * a later wake-up, so a server that answers before reading the
+         * body (nginx's `return`, an early 429) ends the stream first and
+         * the transfer fails with "Stream error in the HTTP/2 framing
+         * layer" instead of the server's status.  A pass costs at most
+         * POOL_PER_MULTI transfers. */
+        if (pm->due) {
+            pm->due = 0;
+            curl_multi_socket_all(pm->m, &running);
         }
     }
     for (int i = 0; i < p->nmulti; i++) {
@@ -154,6 +249,23 @@ int pool_perform(pool_t *p, pool_done_fn done, void *ctx)
             n++;
         }
     }
+    if (p->tls == POOL_TLS_H2_GUESS)
+        check_caps(p, now_ms);
+    for (int i = 0; i < p->nmulti; i++) {
+        if (p->multis[i].kick) {
+            kick(p, now_ms);
+            break;
+        }
+    }
+    /* a transfer that could not be added back ends as a failure */
+    for (xfer_t *x = p->any_lost ? p->active : NULL, *next; x; x = next) {
+        next = x->next;
+        if (x->lost) {
+            pool_finish(p, x, CURLE_OUT_OF_MEMORY, done, ctx);
+            n++;
+        }
+    }
+    p->any_lost = 0;
     return n;
 }
 
