@@ -144,8 +144,10 @@ void pool_saw_reply(pool_t *p, xfer_t *x)
     curl_easy_getinfo(x->easy, CURLINFO_HTTP_VERSION, &v);
     if (v == CURL_HTTP_VERSION_1_0 || v == CURL_HTTP_VERSION_1_1) {
         p->tls = POOL_TLS_H1;    /* one connection per request from now on */
-        for (int i = 0; i < p->nmulti; i++)
+        for (int i = 0; i < p->nmulti; i++) {
+            set_cap(&p->multis[i], p->share);
             p->multis[i].kick = 1;
+        }
     }
 }
 

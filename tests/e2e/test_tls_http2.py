@@ -8,6 +8,15 @@ certificate (made by openssl for the test) and http2 on.
     handler, the run stops (exit 5) with every job pending, and the same
     command with --cacert completes them;
   - --insecure works and prints a warning.
+The pool's connection caps over TLS (runner/pool.h, POOL_H2_STREAMS):
+  - a burst over HTTP/2 rides on a few connections, not one per request;
+  - a TLS server that speaks only HTTP/1.1 lifts the cap after its first
+    reply: more connections than the cap, and no request sent twice;
+  - a server allowing only 4 streams per connection still gets every job,
+    once;
+and one plain-HTTP case of the same family: a server that answers before
+reading a large body (nginx's `return`) still gives every job its reply,
+once (libcurl sends bodies over 64 KiB apart from the headers).
 """
 import json
 import os
@@ -30,16 +39,39 @@ http {{
   fastcgi_temp_path {d}/fastcgi;
   uwsgi_temp_path {d}/uwsgi;
   scgi_temp_path {d}/scgi;
-  log_format p '$server_protocol $connection';
+  log_format p '$server_protocol $connection $server_port';
   access_log {d}/access.log p;
+  ssl_certificate {d}/cert.pem;
+  ssl_certificate_key {d}/key.pem;
+  client_max_body_size 8m;
   server {{
     listen 127.0.0.1:{port} ssl http2;
-    ssl_certificate {d}/cert.pem;
-    ssl_certificate_key {d}/key.pem;
     http2_max_concurrent_streams 128;
     location / {{
       default_type application/json;
       add_header x-request-id req_tls;
+      return 200 '{reply}';
+    }}
+  }}
+  server {{
+    listen 127.0.0.1:{h1port} ssl;
+    location / {{
+      default_type application/json;
+      return 200 '{reply}';
+    }}
+  }}
+  server {{
+    listen 127.0.0.1:{fewport} ssl http2;
+    http2_max_concurrent_streams 4;
+    location / {{
+      default_type application/json;
+      return 200 '{reply}';
+    }}
+  }}
+  server {{
+    listen 127.0.0.1:{plainport};
+    location / {{
+      default_type application/json;
       return 200 '{reply}';
     }}
   }}
@@ -57,19 +89,22 @@ class TlsHttp2(unittest.TestCase):
                         "-out", os.path.join(self.d, "cert.pem"), "-days", "2",
                         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
                        check=True, capture_output=True, timeout=60)
-        self.port = free_port()
+        self.port, self.h1port, self.fewport, self.plainport = (free_port() for _ in range(4))
         conf = os.path.join(self.d, "nginx.conf")
         with open(conf, "w") as f:
-            f.write(CONF.format(d=self.d, port=self.port, reply=REPLY))
+            f.write(CONF.format(d=self.d, port=self.port, h1port=self.h1port,
+                                fewport=self.fewport, plainport=self.plainport, reply=REPLY))
         self.ng = subprocess.Popen([nginx_binary(), "-c", conf, "-p", self.d],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.url = "https://127.0.0.1:%d" % self.port
-        for _ in range(100):
-            r = subprocess.run(["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}",
-                                self.url + "/v1/chat/completions", "-d", "{}"],
-                               capture_output=True, text=True, timeout=10)
-            if r.stdout == "200":
-                break
+        for url in (self.url, "https://127.0.0.1:%d" % self.h1port,
+                    "https://127.0.0.1:%d" % self.fewport, "http://127.0.0.1:%d" % self.plainport):
+            for _ in range(100):
+                r = subprocess.run(["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}",
+                                    url + "/v1/chat/completions", "-d", "{}"],
+                                   capture_output=True, text=True, timeout=10)
+                if r.stdout == "200":
+                    break
         open(os.path.join(self.d, "access.log"), "w").close()   # forget the probe
         subprocess.run(["kill", "-USR1", str(self.ng.pid)])      # reopen the log
 
@@ -78,28 +113,83 @@ class TlsHttp2(unittest.TestCase):
         self.ng.wait(10)
         self.tmp.cleanup()
 
-    def run_llmb(self, out, extra):
+    def run_llmb(self, out, extra, n=300, url=None, concurrency=32, **job_args):
         inp = os.path.join(self.d, "in.jsonl")
-        write_jobs(inp, 300, model="gpt-4o-mini")
+        write_jobs(inp, n, model="gpt-4o-mini", **job_args)
         env = dict(os.environ, OPENAI_API_KEY="sk-test-tls-000000000000abcd")
         return subprocess.run([LLMBATCH, "run", inp, "-o", os.path.join(self.d, out),
-                               "--base-url", self.url, "--concurrency", "32",
+                               "--base-url", url or self.url, "--concurrency", str(concurrency),
                                "--max-retries", "1", "--no-progress"] + extra,
                               capture_output=True, text=True, env=env, timeout=120)
 
-    def log(self):
+    def log(self, port=None):
+        """[protocol, connection] per request nginx served on port (default: h2)."""
+        port = str(port or self.port)
         with open(os.path.join(self.d, "access.log")) as f:
-            return [l.split() for l in f if l.strip()]
+            return [l.split()[:2] for l in f if l.strip() and l.split()[2:] == [port]]
+
+    def check_once(self, out, n, port):
+        """Every job has its reply, and nginx saw each request exactly once
+        (llmbatch retries would show as extra requests)."""
+        ok = read_jsonl(os.path.join(self.d, out))
+        self.assertEqual(len(ok), n)
+        self.assertEqual(len(set(r["custom_id"] for r in ok)), n)
+        self.assertEqual(read_jsonl(os.path.join(self.d, out.replace(".jsonl", ".errors.jsonl"))), [])
+        log = self.log(port)
+        self.assertEqual(len(log), n)
+        return log
 
     def test_verified_http2_multiplexed(self):
         r = self.run_llmb("ok.jsonl", ["--cacert", os.path.join(self.d, "cert.pem")])
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(len(read_jsonl(os.path.join(self.d, "ok.jsonl"))), 300)
-        log = [e for e in self.log() if len(e) == 2]
+        log = self.log()
         self.assertEqual(len(log), 300)
         self.assertTrue(all(p == "HTTP/2.0" for p, _ in log), set(p for p, _ in log))
         conns = set(c for _, c in log)
         self.assertLessEqual(len(conns), 4, "HTTP/2 should multiplex: %d connections" % len(conns))
+
+    def test_http2_burst_rides_on_few_connections(self):
+        """600 requests at once over HTTP/2 (concurrency 600: three multi
+        handles of 200) open at most 3 connections per handle, not one per
+        request."""
+        r = self.run_llmb("burst.jsonl", ["--cacert", os.path.join(self.d, "cert.pem"),
+                                          "--no-slow-start"], n=600, concurrency=600)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        log = self.check_once("burst.jsonl", 600, self.port)
+        self.assertTrue(all(p == "HTTP/2.0" for p, _ in log))
+        conns = set(c for _, c in log)
+        self.assertLessEqual(len(conns), 9, "%d connections" % len(conns))
+
+    def test_http1_over_tls_lifts_the_cap(self):
+        """A TLS server without HTTP/2: the first reply shows HTTP/1.1 and
+        the cap (2 connections at concurrency 64) is lifted; transfers held
+        back are started afresh, none is sent twice."""
+        r = self.run_llmb("h1.jsonl", ["--cacert", os.path.join(self.d, "cert.pem"),
+                                       "--no-slow-start"], n=400, concurrency=64,
+                          url="https://127.0.0.1:%d" % self.h1port)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        log = self.check_once("h1.jsonl", 400, self.h1port)
+        self.assertTrue(all(p == "HTTP/1.1" for p, _ in log))
+        self.assertGreater(len(set(c for _, c in log)), 2)
+
+    def test_few_streams_per_connection(self):
+        """A server allowing 4 streams per connection: more requests than
+        the connections can carry wait their turn; every job ends once."""
+        r = self.run_llmb("few.jsonl", ["--cacert", os.path.join(self.d, "cert.pem"),
+                                        "--no-slow-start"], n=300, concurrency=64,
+                          url="https://127.0.0.1:%d" % self.fewport)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.check_once("few.jsonl", 300, self.fewport)
+
+    def test_early_reply_to_a_large_body(self):
+        """Plain HTTP/1.1, 100 KB bodies, a server that answers without
+        reading them: each job gets its reply once."""
+        r = self.run_llmb("big.jsonl", ["--no-slow-start"], n=60, concurrency=600,
+                          url="http://127.0.0.1:%d" % self.plainport,
+                          faults=lambda i: "pad " * 25000)   # ~100 KB of prompt
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.check_once("big.jsonl", 60, self.plainport)
 
     def test_unverified_certificate_stops_the_run(self):
         """A certificate that does not verify would fail every job: the run
