@@ -20,6 +20,7 @@ slot_hist_t *slot_hist(slot_t *s)
     static slot_hist_t scratch;
 
     if (!s->hist && !(s->hist = calloc(1, sizeof(*s->hist)))) {
+        free(scratch.last_body);
         memset(&scratch, 0, sizeof(scratch));
         return &scratch;
     }

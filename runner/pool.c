@@ -112,6 +112,14 @@ void pool_release(pool_t *p)
 {
     xfer_t *x;
 
+    /* transfers still in flight (a caller that gave up on them) */
+    while ((x = p->active)) {
+        p->active = x->next;
+        if (p->multis && !x->lost)
+            curl_multi_remove_handle(p->multis[x->mi].m, x->easy);
+        xfer_free(x);
+    }
+    p->inflight = 0;
     while ((x = p->free_list)) {
         p->free_list = x->next_free;
         xfer_free(x);
@@ -189,14 +197,12 @@ static void xfer_setup(pool_t *p, xfer_t *x)
     curl_easy_setopt(e, CURLOPT_USERAGENT, p->user_agent);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    if (p->recv_buffer > 0) {
+    /* CURLOPT_UPLOAD_BUFFERSIZE stays at libcurl's 64 KiB: with a smaller
+     * one, 7.88 sends an HTTP/2 body larger than it in several passes, and
+     * a server that answers before reading it all (an early 429) ends the
+     * stream with a framing error instead of its status */
+    if (p->recv_buffer > 0)
         curl_easy_setopt(e, CURLOPT_BUFFERSIZE, p->recv_buffer);
-        /* over HTTP/2 libcurl sends a body through a per-transfer upload
-         * buffer, 64 KiB by default: 256 MiB at concurrency 4096 */
-        curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, POOL_UPLOAD_BUFFER);
-    }
-    if (p->opts.timeout_ms > 0)
-        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, p->opts.timeout_ms);
     if (p->opts.connect_timeout_ms > 0)
         curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, p->opts.connect_timeout_ms);
     if (p->opts.cacert)
@@ -257,6 +263,8 @@ int pool_start(pool_t *p, const char *url, const struct curl_slist *headers,
         pool_saw_https(p);
     curl_easy_setopt(e, CURLOPT_PIPEWAIT, (long)x->https);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
+    if (p->opts.timeout_ms > 0)      /* per start: a kick may have shortened it */
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, p->opts.timeout_ms);
     if (body) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);

@@ -31,7 +31,6 @@
  * buffer only takes more reads). */
 #define POOL_RECV_BUFFERS_TOTAL (4L << 20)
 #define POOL_RECV_BUFFER_MIN    1024L       /* libcurl's CURL_MIN_BUFFERSIZE */
-#define POOL_UPLOAD_BUFFER      16384L      /* the least libcurl takes */
 
 typedef struct pool_opts {
     long        timeout_ms;          /* whole request, 0 = none */

@@ -58,7 +58,9 @@ static int on_timer(CURLM *m, long timeout_ms, void *userp)
     pool_multi_t *pm = userp;
     (void)m;
 
-    pm->timer_ms = timeout_ms < 0 ? -1 : clock_mono_ms() + timeout_ms;
+    /* +1: libcurl keeps its deadlines in microseconds; waking a little
+     * late is harmless, waking early found nothing due (see pool_perform) */
+    pm->timer_ms = timeout_ms < 0 ? -1 : clock_mono_ms() + timeout_ms + (timeout_ms > 0);
     return 0;
 }
 
@@ -155,14 +157,32 @@ void pool_saw_reply(pool_t *p, xfer_t *x)
  * fresh start once the cap is raised: libcurl 7.88 lets its waiting
  * transfers go one per finished transfer.  It has sent nothing yet, so
  * nothing can have been processed or billed. */
+static int waiting_for_connection(const xfer_t *x)
+{
+    curl_off_t connect_us = 0;
+
+    /* nothing sent, and no TCP connection of its own (one in its TLS
+     * handshake is left alone) */
+    return x->sends == 0 &&
+           curl_easy_getinfo(x->easy, CURLINFO_CONNECT_TIME_T, &connect_us) == CURLE_OK &&
+           connect_us == 0;
+}
+
 static void kick(pool_t *p, int64_t now_ms)
 {
     for (xfer_t *x = p->active; x; x = x->next) {
         pool_multi_t *pm = &p->multis[x->mi];
-        if (!pm->kick || x->sends > 0 || !x->https ||
-            (p->tls != POOL_TLS_H1 && now_ms - x->started_ms < UNSENT_MS))
+        if (!pm->kick || !x->https || x->sends > 0 ||
+            (p->tls != POOL_TLS_H1 && now_ms - x->started_ms < UNSENT_MS) ||
+            !waiting_for_connection(x))
             continue;
         curl_multi_remove_handle(pm->m, x->easy);
+        /* a fresh start restarts libcurl's clock: --timeout still counts
+         * from the request's first start */
+        if (p->opts.timeout_ms > 0) {
+            long left = p->opts.timeout_ms - (long)(now_ms - x->started_ms);
+            curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, left > 1 ? left : 1L);
+        }
         if (curl_multi_add_handle(pm->m, x->easy) != CURLM_OK)
             x->lost = p->any_lost = 1;   /* reported as failed by pool_perform */
     }
@@ -181,7 +201,7 @@ static void check_caps(pool_t *p, int64_t now_ms)
     for (xfer_t *x = p->active; x; x = x->next) {
         pool_multi_t *pm = &p->multis[x->mi];
         if (!pm->kick && x->https && x->sends == 0 && now_ms - x->started_ms >= UNSENT_MS &&
-            pm->cap < p->share) {
+            pm->cap < p->share && waiting_for_connection(x)) {
             set_cap(pm, pm->cap * 2);
             pm->kick = 1;
         }
@@ -237,8 +257,16 @@ int pool_perform(pool_t *p, pool_done_fn done, void *ctx)
          * layer" instead of the server's status.  A pass costs at most
          * POOL_PER_MULTI transfers. */
         if (pm->due) {
+            long t = -1;
+
             pm->due = 0;
             curl_multi_socket_all(pm->m, &running);
+            /* libcurl 7.88 calls on_timer after socket_all only when its
+             * earliest deadline changed: a pass that ran before that
+             * deadline would leave none here, and a silent server would
+             * then never time out.  So the deadline is asked for. */
+            curl_multi_timeout(pm->m, &t);
+            pm->timer_ms = t < 0 ? -1 : clock_mono_ms() + t + (t > 0);
         }
     }
     for (int i = 0; i < p->nmulti; i++) {

@@ -14,13 +14,16 @@ The pool's connection caps over TLS (runner/pool.h, POOL_H2_STREAMS):
     reply: more connections than the cap, and no request sent twice;
   - a server allowing only 4 streams per connection still gets every job,
     once;
-and one plain-HTTP case of the same family: a server that answers before
-reading a large body (nginx's `return`) still gives every job its reply,
-once (libcurl sends bodies over 64 KiB apart from the headers).
+  - a server that answers before reading the body (nginx's `return`) gives
+    every job its reply once: 30 KB bodies over HTTP/2 in a large pool, and
+    100 KB bodies over plain HTTP/1.1;
+  - a silent server: --timeout still ends every attempt over TLS.
 """
 import json
 import os
 import shutil
+import socket
+import time
 import subprocess
 import unittest
 
@@ -69,6 +72,11 @@ http {{
     }}
   }}
   server {{
+    listen 127.0.0.1:{silentport} ssl http2;
+    proxy_read_timeout 60s;
+    location / {{ proxy_pass http://127.0.0.1:{deadport}; }}
+  }}
+  server {{
     listen 127.0.0.1:{plainport};
     location / {{
       default_type application/json;
@@ -89,11 +97,19 @@ class TlsHttp2(unittest.TestCase):
                         "-out", os.path.join(self.d, "cert.pem"), "-days", "2",
                         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
                        check=True, capture_output=True, timeout=60)
-        self.port, self.h1port, self.fewport, self.plainport = (free_port() for _ in range(4))
+        self.port, self.h1port, self.fewport, self.plainport, self.silentport = \
+            (free_port() for _ in range(5))
+        # an upstream that accepts connections (the kernel's backlog) and
+        # never answers: behind nginx, a server that goes silent
+        self.dead = socket.socket()
+        self.dead.bind(("127.0.0.1", 0))
+        self.dead.listen(64)
         conf = os.path.join(self.d, "nginx.conf")
         with open(conf, "w") as f:
             f.write(CONF.format(d=self.d, port=self.port, h1port=self.h1port,
-                                fewport=self.fewport, plainport=self.plainport, reply=REPLY))
+                                fewport=self.fewport, plainport=self.plainport,
+                                silentport=self.silentport, deadport=self.dead.getsockname()[1],
+                                reply=REPLY))
         self.ng = subprocess.Popen([nginx_binary(), "-c", conf, "-p", self.d],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.url = "https://127.0.0.1:%d" % self.port
@@ -109,6 +125,7 @@ class TlsHttp2(unittest.TestCase):
         subprocess.run(["kill", "-USR1", str(self.ng.pid)])      # reopen the log
 
     def tearDown(self):
+        self.dead.close()
         self.ng.terminate()
         self.ng.wait(10)
         self.tmp.cleanup()
@@ -190,6 +207,38 @@ class TlsHttp2(unittest.TestCase):
                           faults=lambda i: "pad " * 25000)   # ~100 KB of prompt
         self.assertEqual(r.returncode, 0, r.stderr)
         self.check_once("big.jsonl", 60, self.plainport)
+
+    def test_early_reply_to_a_body_over_http2(self):
+        """HTTP/2 at concurrency 600 (the large-pool settings), 30 KB bodies,
+        a server that answers without reading them: each job gets its reply
+        once.  (A body over libcurl's 64 KiB upload buffer fails this way in
+        libcurl 7.88 itself: see the README.)"""
+        r = self.run_llmb("h2big.jsonl", ["--cacert", os.path.join(self.d, "cert.pem"),
+                                          "--no-slow-start"], n=60, concurrency=600,
+                          faults=lambda i: "pad " * 7500)   # ~30 KB of prompt
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.check_once("h2big.jsonl", 60, self.port)
+
+    def test_silent_server_times_out(self):
+        """Over TLS + HTTP/2, a server that never answers: --timeout ends
+        each attempt (libcurl's timer must not be lost between passes), for
+        `run` and for `keys`."""
+        t0 = time.monotonic()
+        r = self.run_llmb("silent.jsonl", ["--cacert", os.path.join(self.d, "cert.pem"),
+                                           "--timeout", "2", "--max-retries", "0"], n=12,
+                          url="https://127.0.0.1:%d" % self.silentport)
+        self.assertLess(time.monotonic() - t0, 25, r.stderr)
+        errs = read_jsonl(os.path.join(self.d, "silent.errors.jsonl"))
+        self.assertEqual(len(errs), 12, r.stderr)
+        self.assertTrue(all("timed out" in json.dumps(e).lower() or "timeout" in json.dumps(e)
+                            for e in errs), errs[0])
+        t0 = time.monotonic()
+        k = subprocess.run([LLMBATCH, "keys", "--base-url", "https://127.0.0.1:%d" % self.silentport,
+                            "--cacert", os.path.join(self.d, "cert.pem"), "--timeout", "2"],
+                           capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, OPENAI_API_KEY="sk-test-tls-000000000000abcd"))
+        self.assertLess(time.monotonic() - t0, 15, k.stdout + k.stderr)
+        self.assertNotEqual(k.returncode, 0)
 
     def test_unverified_certificate_stops_the_run(self):
         """A certificate that does not verify would fail every job: the run
