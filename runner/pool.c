@@ -77,7 +77,7 @@ int pool_init(pool_t *p, const pool_opts_t *o)
              ? (int)((o->max_host_connections + POOL_PER_MULTI - 1) / POOL_PER_MULTI) : 1;
     if (nmulti > POOL_MAX_MULTIS)
         nmulti = POOL_MAX_MULTIS;
-    if (pool_events_init(p, nmulti) != 0) {
+    if (pool_events_init(p, nmulti, o->max_host_connections > POOL_PER_MULTI) != 0) {
         pool_events_release(p);
         return -1;
     }

@@ -64,12 +64,13 @@ static int on_timer(CURLM *m, long timeout_ms, void *userp)
     return 0;
 }
 
-int pool_events_init(pool_t *p, int nmulti)
+int pool_events_init(pool_t *p, int nmulti, int evented)
 {
     p->nready = 0;
+    p->evented = evented;
     if (!(p->multis = calloc((size_t)nmulti, sizeof(*p->multis))))
         return -1;
-    if ((p->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
+    if (evented && (p->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
         return -1;
     for (int i = 0; i < nmulti; i++) {
         pool_multi_t *pm = &p->multis[i];
@@ -80,6 +81,8 @@ int pool_events_init(pool_t *p, int nmulti)
         if (!(pm->m = curl_multi_init()))
             return -1;
         p->nmulti = i + 1;
+        if (!evented)
+            continue;
         curl_multi_setopt(pm->m, CURLMOPT_SOCKETFUNCTION, on_socket);
         curl_multi_setopt(pm->m, CURLMOPT_SOCKETDATA, pm);
         curl_multi_setopt(pm->m, CURLMOPT_TIMERFUNCTION, on_timer);
@@ -208,11 +211,11 @@ static void check_caps(pool_t *p, int64_t now_ms)
     }
 }
 
-int pool_perform(pool_t *p, pool_done_fn done, void *ctx)
+/* Hands the ready sockets and due deadlines to libcurl (evented pools). */
+static void drive_evented(pool_t *p, int64_t *now)
 {
-    int running, left, n = 0, nready = p->nready;
+    int running, nready = p->nready;
     int64_t now_ms;
-    CURLMsg *m;
 
     /* Sockets the last wait found ready.  A socket that libcurl closed
      * during this pass is unknown to it by then and ignored. */
@@ -269,6 +272,21 @@ int pool_perform(pool_t *p, pool_done_fn done, void *ctx)
             pm->timer_ms = t < 0 ? -1 : clock_mono_ms() + t + (t > 0);
         }
     }
+    *now = now_ms;
+}
+
+int pool_perform(pool_t *p, pool_done_fn done, void *ctx)
+{
+    int running, left, n = 0;
+    int64_t now_ms;
+    CURLMsg *m;
+
+    if (p->evented) {
+        drive_evented(p, &now_ms);
+    } else {
+        curl_multi_perform(p->multis[0].m, &running);
+        now_ms = clock_mono_ms();
+    }
     for (int i = 0; i < p->nmulti; i++) {
         while ((m = curl_multi_info_read(p->multis[i].m, &left))) {
             xfer_t *x = NULL;
@@ -306,6 +324,12 @@ void pool_wait(pool_t *p, int timeout_ms, int extra_fd)
 
     if (timeout_ms < 0)
         timeout_ms = 0;
+    if (!p->evented) {
+        struct curl_waitfd wfd = { extra_fd, CURL_WAIT_POLLIN, 0 };
+        curl_multi_poll(p->multis[0].m, extra_fd >= 0 ? &wfd : NULL, extra_fd >= 0 ? 1 : 0,
+                        timeout_ms, NULL);
+        return;
+    }
     if (extra_fd != p->extra_fd) {
         struct epoll_event ev = { EPOLLIN, { .u64 = EXTRA_TAG } };
         if (p->extra_fd >= 0)
