@@ -169,6 +169,7 @@ int keys_cmd(const char *keys_file, const char *base_url, int probe, const char 
     rc = bad ? RUN_EXIT_FAILED : RUN_EXIT_OK;
 out:
     memset(auth, 0, sizeof(auth));
+    pool_release(&pool);             /* before the urls and bodies it may still use */
     if (items)
         for (size_t i = 0; i < ks.n; i++) {
             free(items[i].url);
@@ -176,7 +177,6 @@ out:
             pool_headers_free(items[i].hdrs);
         }
     free(items);
-    pool_release(&pool);
     keys_release(&ks);
     return rc;
 }

@@ -172,6 +172,7 @@ static void xfer_put(pool_t *p, xfer_t *x)
     x->hdr_too_big = 0;
     x->sends = 0;
     x->lost = 0;
+    x->kicked = 0;
     x->next_free = p->free_list;
     p->free_list = x;
 }
@@ -307,6 +308,9 @@ void pool_finish(pool_t *p, xfer_t *x, CURLcode code, pool_done_fn done, void *c
      * billed) the request, whatever happened after. */
     r.reached = status > 0 || req_size > 0 || x->sends > 0;
     r.elapsed_ms = clock_mono_ms() - x->started_ms;
+    if (r.timed_out && x->kicked)    /* libcurl's text counts from the restart */
+        snprintf(x->errbuf, sizeof(x->errbuf), "Operation timed out after %lld milliseconds "
+                 "(waiting for a connection)", (long long)r.elapsed_ms);
     r.headers = &x->headers;
     r.body = x->body.data ? x->body.data : "";
     r.body_len = x->body.len;

@@ -53,6 +53,7 @@ typedef struct xfer {
     int                sends;         /* times curl started sending it */
     int                https;
     int                lost;          /* out of its multi handle (kick failed) */
+    int                kicked;        /* restarted by a kick (pool_events.c) */
     int                mi;            /* index of its multi handle while in flight */
     struct xfer       *next_free;   /* free list */
     struct xfer       *prev, *next;  /* in-flight list */

@@ -1,7 +1,8 @@
 /*
  * pool_events: how the pool waits and drives libcurl (see pool.h).
  *
- * libcurl's socket interface: libcurl tells us which sockets it wants to
+ * Up to POOL_PER_MULTI transfers: one multi handle, curl_multi_poll and
+ * curl_multi_perform.  Above (p->evented), libcurl's socket interface: libcurl tells us which sockets it wants to
  * read or write (on_socket) and when it next needs a timeout pass
  * (on_timer); we keep the sockets in an epoll set, wait on it, and hand each
  * ready socket back with curl_multi_socket_action().  A pass then costs in
@@ -58,8 +59,10 @@ static int on_timer(CURLM *m, long timeout_ms, void *userp)
     pool_multi_t *pm = userp;
     (void)m;
 
-    /* +1: libcurl keeps its deadlines in microseconds; waking a little
-     * late is harmless, waking early found nothing due (see pool_perform) */
+    /* +1: libcurl keeps its deadlines in microseconds, so this wakes up
+     * less often before them; a wake-up that still comes early is
+     * harmless (socket_action re-arms on_timer, and after socket_all the
+     * deadline is read back: pool_perform) */
     pm->timer_ms = timeout_ms < 0 ? -1 : clock_mono_ms() + timeout_ms + (timeout_ms > 0);
     return 0;
 }
@@ -186,6 +189,7 @@ static void kick(pool_t *p, int64_t now_ms)
             long left = p->opts.timeout_ms - (long)(now_ms - x->started_ms);
             curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, left > 1 ? left : 1L);
         }
+        x->kicked = 1;
         if (curl_multi_add_handle(pm->m, x->easy) != CURLM_OK)
             x->lost = p->any_lost = 1;   /* reported as failed by pool_perform */
     }
