@@ -130,10 +130,10 @@ void retry_or_fail(run_ctx_t *c, slot_t *s, int64_t retry_after_ms, const char *
     int64_t now_ns = clock_mono_ns(), delay_ms;
 
     if (s->attempts > c->o->max_retries) {
+        const slot_hist_t *h = slot_hist_peek(s);
         char msg[400];
         snprintf(msg, sizeof(msg), "gave up after %d attempts (%s); last: %s",
-                 s->attempts, slot_hist_peek(s)->seen,
-                 slot_hist_peek(s)->last_message[0] ? slot_hist_peek(s)->last_message : last_code);
+                 s->attempts, h->seen, h->last_message[0] ? h->last_message : last_code);
         finish_failed(c, s, "max_retries_exceeded", msg);
         return;
     }
@@ -143,7 +143,8 @@ void retry_or_fail(run_ctx_t *c, slot_t *s, int64_t retry_after_ms, const char *
         delay_ms = retry_after_ms;
         if (c->o->max_wait_s > 0 && delay_ms > (int64_t)(c->o->max_wait_s * 1000))
             delay_ms = (int64_t)(c->o->max_wait_s * 1000);
-        snprintf(slot_hist(s)->wait_why, sizeof(s->hist->wait_why), "the server asked to retry job %.40s "
+        slot_hist_t *h = slot_hist(s);
+        snprintf(h->wait_why, sizeof(h->wait_why), "the server asked to retry job %.40s "
                  "after %lld s (retry-after)", s->job.custom_id,
                  (long long)(retry_after_ms / 1000));
     } else {
@@ -175,6 +176,7 @@ static void on_transport_error(run_ctx_t *c, slot_t *s, const xfer_result_t *r)
     const char *what = r->timed_out ? "timeout" : "network_error";
     const char *err = r->error ? r->error : what;
     int dns = r->code == CURLE_COULDNT_RESOLVE_HOST || r->code == CURLE_COULDNT_RESOLVE_PROXY;
+    slot_hist_t *h;
     char why[700];
 
     settle_attempt(c, s, r->reached ? SETTLE_HOW_BILLED : SETTLE_HOW_FREE, NULL);
@@ -214,8 +216,9 @@ static void on_transport_error(run_ctx_t *c, slot_t *s, const xfer_result_t *r)
     }
     slot_seen(s, r->timed_out ? "timeout" : "net");
     keep_body(c, s, 0, NULL, 0);
-    snprintf(slot_hist(s)->last_code, sizeof(s->hist->last_code), "%s", what);
-    snprintf(slot_hist(s)->last_message, sizeof(s->hist->last_message), "%s", err);
+    h = slot_hist(s);
+    snprintf(h->last_code, sizeof(h->last_code), "%s", what);
+    snprintf(h->last_message, sizeof(h->last_message), "%s", err);
     retry_or_fail(c, s, -1, what);
 }
 
