@@ -2,10 +2,11 @@
  * pool_events: how the pool waits and drives libcurl (see pool.h).
  *
  * Up to POOL_PER_MULTI transfers: one multi handle, curl_multi_poll and
- * curl_multi_perform.  Above (p->evented), libcurl's socket interface: libcurl tells us which sockets it wants to
- * read or write (on_socket) and when it next needs a timeout pass
- * (on_timer); we keep the sockets in an epoll set, wait on it, and hand each
- * ready socket back with curl_multi_socket_action().  A pass then costs in
+ * curl_multi_perform.  Above (p->evented), libcurl's socket interface:
+ * libcurl tells us which sockets it wants to read or write (on_socket) and
+ * when it next needs a timeout pass (on_timer); we keep the sockets in an
+ * epoll set, wait on it, and hand each ready socket back with
+ * curl_multi_socket_action().  A pass then costs in
  * proportion to the sockets that are ready, not to the transfers in flight:
  * curl_multi_poll + curl_multi_perform walk every easy handle and every
  * socket on each wake-up, which at concurrency 4096 costs more CPU per
@@ -54,16 +55,22 @@ static int on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *sock
     return 0;
 }
 
+/* libcurl's "next pass in timeout_ms" (-1: none) as a monotonic deadline.
+ * +1: libcurl keeps its deadlines in microseconds, so this wakes up less
+ * often before them; a wake-up that still comes early is harmless
+ * (socket_action re-arms on_timer, and after socket_all the deadline is
+ * read back: drive_evented). */
+static int64_t deadline_ms(long timeout_ms)
+{
+    return timeout_ms < 0 ? -1 : clock_mono_ms() + timeout_ms + (timeout_ms > 0);
+}
+
 static int on_timer(CURLM *m, long timeout_ms, void *userp)
 {
     pool_multi_t *pm = userp;
     (void)m;
 
-    /* +1: libcurl keeps its deadlines in microseconds, so this wakes up
-     * less often before them; a wake-up that still comes early is
-     * harmless (socket_action re-arms on_timer, and after socket_all the
-     * deadline is read back: pool_perform) */
-    pm->timer_ms = timeout_ms < 0 ? -1 : clock_mono_ms() + timeout_ms + (timeout_ms > 0);
+    pm->timer_ms = deadline_ms(timeout_ms);
     return 0;
 }
 
@@ -178,7 +185,7 @@ static void kick(pool_t *p, int64_t now_ms)
 {
     for (xfer_t *x = p->active; x; x = x->next) {
         pool_multi_t *pm = &p->multis[x->mi];
-        if (!pm->kick || !x->https || x->sends > 0 ||
+        if (!pm->kick || !x->https ||
             (p->tls != POOL_TLS_H1 && now_ms - x->started_ms < UNSENT_MS) ||
             !waiting_for_connection(x))
             continue;
@@ -207,7 +214,7 @@ static void check_caps(pool_t *p, int64_t now_ms)
     p->last_check_ms = now_ms;
     for (xfer_t *x = p->active; x; x = x->next) {
         pool_multi_t *pm = &p->multis[x->mi];
-        if (!pm->kick && x->https && x->sends == 0 && now_ms - x->started_ms >= UNSENT_MS &&
+        if (!pm->kick && x->https && now_ms - x->started_ms >= UNSENT_MS &&
             pm->cap < p->share && waiting_for_connection(x)) {
             set_cap(pm, pm->cap * 2);
             pm->kick = 1;
@@ -230,17 +237,18 @@ static void drive_evented(pool_t *p, int64_t *now)
 
         if ((ev->data.u64 & EXTRA_TAG) || mi >= p->nmulti)
             continue;
+        if (p->tls != POOL_TLS_UNSEEN) {
+            p->multis[mi].due = 1;       /* a whole pass, below */
+            continue;
+        }
         if (ev->events & EPOLLIN)
             mask |= CURL_CSELECT_IN;
         if (ev->events & EPOLLOUT)
             mask |= CURL_CSELECT_OUT;
         if (ev->events & (EPOLLERR | EPOLLHUP))
             mask |= CURL_CSELECT_ERR;
-        if (p->tls != POOL_TLS_UNSEEN)
-            p->multis[mi].due = 1;
-        else
-            curl_multi_socket_action(p->multis[mi].m, (curl_socket_t)(uint32_t)ev->data.u64,
-                                     mask, &running);
+        curl_multi_socket_action(p->multis[mi].m, (curl_socket_t)(uint32_t)ev->data.u64,
+                                 mask, &running);
     }
     /* libcurl's own deadlines: new transfers (a zero timeout), connect and
      * request timeouts, and transfers that another one's read woke up */
@@ -273,7 +281,7 @@ static void drive_evented(pool_t *p, int64_t *now)
              * deadline would leave none here, and a silent server would
              * then never time out.  So the deadline is asked for. */
             curl_multi_timeout(pm->m, &t);
-            pm->timer_ms = t < 0 ? -1 : clock_mono_ms() + t + (t > 0);
+            pm->timer_ms = deadline_ms(t);
         }
     }
     *now = now_ms;
