@@ -77,7 +77,7 @@ int pool_init(pool_t *p, const pool_opts_t *o)
              ? (int)((o->max_host_connections + POOL_PER_MULTI - 1) / POOL_PER_MULTI) : 1;
     if (nmulti > POOL_MAX_MULTIS)
         nmulti = POOL_MAX_MULTIS;
-    if (pool_events_init(p, nmulti, o->max_host_connections > POOL_PER_MULTI) != 0) {
+    if (pool_events_init(p, nmulti, nmulti > 1) != 0) {
         pool_events_release(p);
         return -1;
     }
@@ -160,10 +160,12 @@ static xfer_t *xfer_get(pool_t *p)
 
 static void xfer_put(pool_t *p, xfer_t *x)
 {
+    /* in a large pool the thousands of transfers that wait hold no reply
+     * buffers; elsewhere they are kept for the next reply, unless huge */
     buf_reset(&x->body);
-    if (x->body.cap > (1u << 20) || p->recv_buffer > 0)
-        buf_release(&x->body);     /* don't let one huge reply pin memory */
-    if (p->recv_buffer > 0)
+    if (x->body.cap > (1u << 20) || p->evented)
+        buf_release(&x->body);
+    if (p->evented)
         headers_release(&x->headers);
     else
         headers_clear(&x->headers);

@@ -115,8 +115,10 @@ enum pool_tls { POOL_TLS_UNSEEN, POOL_TLS_H2_GUESS, POOL_TLS_H1 };
 typedef struct pool {
     pool_multi_t *multis;      /* NULL before pool_init / after pool_release */
     int         nmulti;
-    int         evented;       /* epoll + libcurl's socket interface (above
-                                  POOL_PER_MULTI), else curl_multi_poll */
+    int         evented;       /* a large pool (above POOL_PER_MULTI, several
+                                  multi handles): epoll + libcurl's socket
+                                  interface, and reply buffers freed between
+                                  uses; else curl_multi_poll */
     long        share;         /* transfers per multi handle at most (0 = no limit) */
     int         tls;           /* enum pool_tls */
     int         any_lost;      /* some transfer could not be added back */
@@ -129,10 +131,7 @@ typedef struct pool {
     xfer_t     *free_list;
     xfer_t     *active;
     int         inflight;
-    long        recv_buffer;   /* CURLOPT_BUFFERSIZE, 0 = libcurl's default;
-                                  when set (a large pool), a transfer's reply
-                                  buffers are also freed between uses, so the
-                                  thousands that wait hold none */
+    long        recv_buffer;   /* CURLOPT_BUFFERSIZE, 0 = libcurl's default */
     char        user_agent[64];
 } pool_t;
 
