@@ -29,6 +29,16 @@ static int tap_pass, tap_fail;
                                __FILE__, __LINE__, #a, b_, a_); } \
 } while (0)
 
+/* "dir/name" in one of 8 rotating buffers: up to 8 paths usable at once. */
+static inline char *tap_path(const char *dir, const char *name)
+{
+    static char p[8][512];
+    static int k;
+    k = (k + 1) % 8;
+    snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
+    return p[k];
+}
+
 static inline int tap_done(void)
 {
     printf("%d passed, %d failed\n", tap_pass, tap_fail);

@@ -18,11 +18,7 @@ static char dir[] = "/tmp/test_reorder.XXXXXX";
 
 static char *pathf(const char *name)
 {
-    static char p[8][512];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
-    return p[k];
+    return tap_path(dir, name);
 }
 
 static void write_file(const char *path, const char *data, size_t len, int gz)

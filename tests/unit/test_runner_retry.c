@@ -21,11 +21,7 @@ static char dir[] = "/tmp/test_retry.XXXXXX";
 
 static char *pathf(const char *name)
 {
-    static char p[8][512];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
-    return p[k];
+    return tap_path(dir, name);
 }
 
 static void write_text(const char *p, const char *s)
