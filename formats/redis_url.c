@@ -12,38 +12,70 @@
 #define TLS_REFUSAL "TLS to Redis needs hiredis >= 1.0 with SSL; Debian's 0.14 has none: " \
                     "use a local stunnel or redis:// on a trusted network"
 
+/* Appends n bytes of s to out[*o], truncating at outlen - 1. */
+static void put(char *out, size_t outlen, size_t *o, const char *s, size_t n)
+{
+    while (n-- && *o + 1 < outlen)
+        out[(*o)++] = *s++;
+    out[*o] = 0;
+}
+
+/* The query of a mistyped URL ("?password=..."): keys shown, values other
+ * than db= hidden. */
+static void put_query(char *out, size_t outlen, size_t *o, const char *q)
+{
+    while (*q) {
+        size_t k = strcspn(q, "=&");
+        int show = k == 2 && !strncmp(q, "db", 2);
+
+        put(out, outlen, o, q, k);
+        q += k;
+        if (*q == '=') {
+            size_t v = strcspn(q + 1, "&");
+            put(out, outlen, o, "=", 1);
+            put(out, outlen, o, show ? q + 1 : "***", show ? v : 3);
+            q += 1 + v;
+        }
+        if (*q == '&')
+            put(out, outlen, o, q++, 1);
+    }
+}
+
 void redis_url_mask(const char *url, char *out, size_t outlen)
 {
-    const char *auth, *end, *at = NULL, *colon = NULL, *p;
+    const char *auth, *at, *p, *colon, *q;
+    size_t o = 0;
 
     if (!outlen)
         return;
+    out[0] = 0;
     if (!url) {
-        snprintf(out, outlen, "(none)");
+        put(out, outlen, &o, "(none)", 6);
         return;
     }
     p = strstr(url, "://");
     auth = p ? p + 3 : url;
-    end = strchr(auth, '/');
-    if (!end)
-        end = auth + strlen(auth);
-    for (p = auth; p < end; p++)
-        if (*p == '@')
-            at = p;
-    if (!at) {
-        snprintf(out, outlen, "%s", url);
-        return;
+    /* The userinfo ends at the last '@' anywhere: a mistyped password may
+     * hold '/', '?' or '#', which would end a well-formed authority. */
+    at = strrchr(auth, '@');
+    if (at) {
+        colon = memchr(auth, ':', (size_t)(at - auth));
+        /* the user name is shown only when it is plainly one */
+        if (colon && strcspn(auth, "/?#") < (size_t)(colon - auth))
+            colon = NULL;
+        /* "redis://secret@host": a lone userinfo part is a password */
+        put(out, outlen, &o, url, (size_t)((colon ? colon + 1 : auth) - url));
+        put(out, outlen, &o, "***", 3);
+        p = at;
+    } else {
+        p = url;
     }
-    for (p = auth; p < at; p++)
-        if (*p == ':') {
-            colon = p;
-            break;
-        }
-    /* "redis://secret@host": a lone userinfo part is a password */
-    if (colon)
-        snprintf(out, outlen, "%.*s:***%s", (int)(colon - url), url, at);
-    else
-        snprintf(out, outlen, "%.*s***%s", (int)(auth - url), url, at);
+    q = strchr(p, '?');
+    put(out, outlen, &o, p, q ? (size_t)(q - p) : strlen(p));
+    if (q) {
+        put(out, outlen, &o, "?", 1);
+        put_query(out, outlen, &o, q + 1);
+    }
 }
 
 static int fail(char *err, size_t errlen, const char *url, const char *what)

@@ -10,7 +10,7 @@
  *
  * The password never appears in a message: every error quotes the URL
  * through redis_url_mask(), which replaces everything after the user name in
- * the userinfo part with "***".
+ * the userinfo part with "***", and the values of a query other than db=.
  */
 #ifndef LLMB_REDIS_URL_H
 #define LLMB_REDIS_URL_H
@@ -30,8 +30,11 @@ typedef struct redis_url {
 /* Parses url into *out.  Returns 0, or -1 with a message naming the problem
  * (with the password masked) in err. */
 int  redis_url_parse(const char *url, redis_url_t *out, char *err, size_t errlen);
-/* Writes url with the password replaced by "***" (also for malformed input,
- * whatever follows "scheme://" up to the last '@' before the path). */
+/* Writes url with the password replaced by "***".  Also for malformed input:
+ * whatever follows "scheme://" up to the last '@' anywhere (a mistyped
+ * password may hold '/', '?' or '#'), keeping a user name before the first
+ * ':' only if no '/', '?' or '#' comes before it; and each query value but
+ * db's ("?password=..."). */
 void redis_url_mask(const char *url, char *out, size_t outlen);
 /* A printable description without secrets: "127.0.0.1:6379/0" or
  * "unix:/path/sock/0". */

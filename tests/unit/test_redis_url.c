@@ -109,6 +109,18 @@ static void test_mask(void)
         {"redis://h:1/0", "redis://h:1/0"},
         {"gopher://x:hunter2@h:zz", "gopher://x:***@h:zz"},
         {"x:hunter2@h", "x:***@h"},
+        /* slips: an unescaped '/', '?' or '#' in the password */
+        {"redis://:hun/ter2@h", "redis://:***@h"},
+        {"redis://bob:hun/ter2@h:1/0", "redis://bob:***@h:1/0"},
+        {"redis://bob:h?un#ter2@h", "redis://bob:***@h"},
+        {"redis://hun/ter2@h", "redis://***@h"},
+        /* a ':' after the authority is no user name */
+        {"redis://h/0?x=hun:ter2@h2", "redis://***@h2"},
+        /* a password in a query, as some clients take it */
+        {"redis://h:1/0?password=hunter2", "redis://h:1/0?password=***"},
+        {"redis://h/0?db=2&password=hunter2&x", "redis://h/0?db=2&password=***&x"},
+        {"unix:///tmp/r.sock?db=3", "unix:///tmp/r.sock?db=3"},
+        {"", ""},
     };
     redis_url_t u;
     char m[256], err[512];
@@ -124,6 +136,14 @@ static void test_mask(void)
     CHECK(strstr(err, "bob:***@") != NULL);
     CHECK_INT(redis_url_parse("redis://bob:hunter2@h o", &u, err, sizeof(err)), -1);
     CHECK(strstr(err, "hunter2") == NULL);
+    /* the slips above fail to parse, and their messages hide the password */
+    CHECK_INT(redis_url_parse("redis://:hun/ter2@h", &u, err, sizeof(err)), -1);
+    CHECK(strstr(err, "ter2") == NULL);
+    CHECK_INT(redis_url_parse("redis://h:1/0?password=hunter2", &u, err, sizeof(err)), -1);
+    CHECK(strstr(err, "hunter2") == NULL);
+    /* truncation never writes past the buffer */
+    redis_url_mask("redis://bob:hunter2@h", m, 12);
+    CHECK_STR(m, "redis://bob");
 }
 
 int main(void)
