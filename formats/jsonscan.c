@@ -64,8 +64,9 @@ static int read_u4(const char *p, const char *end, unsigned *out)
     return 0;
 }
 
-/* p at the opening quote; returns the position after the closing quote. */
-static const char *scan_string(const char *p, const char *end)
+/* p at the opening quote; returns the position after the closing quote.
+ * *nul is set when the string holds \u0000. */
+static const char *scan_string(const char *p, const char *end, int *nul)
 {
     p++;
     while (p < end) {
@@ -96,7 +97,10 @@ static const char *scan_string(const char *p, const char *end)
                     return NULL;
                 }
                 /* \u0000 is valid JSON; jansson takes it with JSON_ALLOW_NUL,
-                 * which every parse of a reply or an input line passes */
+                 * which every parse of a reply or an input line passes,
+                 * but not in an object key (see scan_key) */
+                if (u == 0)
+                    *nul = 1;
                 break;
             }
             default:
@@ -188,11 +192,15 @@ static const char *scan_literal(const char *p, const char *end, const char *lit)
     return (size_t)(end - p) >= n && memcmp(p, lit, n) == 0 ? p + n : NULL;
 }
 
-/* A member's key and its colon, from p (whitespace allowed before each). */
-static const char *scan_key(const char *p, const char *end)
+/* A member's key and its colon, from p (whitespace allowed before each).
+ * A key holding \u0000 is refused when strict: jansson refuses it even with
+ * JSON_ALLOW_NUL ("NUL byte in object key not supported"). */
+static const char *scan_key(const char *p, const char *end, int strict)
 {
+    int nul = 0;
+
     p = skip_ws(p, end);
-    if (p >= end || *p != '"' || !(p = scan_string(p, end)))
+    if (p >= end || *p != '"' || !(p = scan_string(p, end, &nul)) || (strict && nul))
         return NULL;
     p = skip_ws(p, end);
     if (p >= end || *p != ':')
@@ -205,7 +213,7 @@ static int validate(const char *text, size_t len, int any_number)
     /* stack of container kinds: 1 object, 2 array */
     unsigned char stack[JSONSCAN_MAX_DEPTH];
     const char *p = text, *end = text + len;
-    int depth = 0;
+    int depth = 0, nul = 0;   /* a NUL in a value string is no matter */
     enum { VALUE, AFTER_VALUE, KEY_OR_END, VALUE_OR_END } want = VALUE;
 
     if (!text)
@@ -220,7 +228,7 @@ static int validate(const char *text, size_t len, int any_number)
                 want = AFTER_VALUE;
                 break;
             }
-            if (!(p = scan_key(p, end)))
+            if (!(p = scan_key(p, end, !any_number)))
                 return -1;
             want = VALUE;
             break;
@@ -245,7 +253,7 @@ static int validate(const char *text, size_t len, int any_number)
                 p++;
                 continue;
             case '"':
-                p = scan_string(p, end);
+                p = scan_string(p, end, &nul);
                 break;
             case 't':
                 p = scan_literal(p, end, "true");
@@ -271,7 +279,7 @@ static int validate(const char *text, size_t len, int any_number)
                 return -1;
             if (*p == ',') {
                 p++;
-                if (stack[depth - 1] == 1 && !(p = scan_key(p, end)))
+                if (stack[depth - 1] == 1 && !(p = scan_key(p, end, !any_number)))
                     return -1;
                 want = VALUE;
             } else if (*p == '}' && stack[depth - 1] == 1) {

@@ -73,6 +73,23 @@ static void test_validate_rfc_takes_numbers_of_any_size(void)
     CHECK_INT(jsonscan_validate_rfc("[99999999999999999999.]", 23), -1);
 }
 
+/* \u0000 in an object key is valid JSON that jansson refuses even with
+ * JSON_ALLOW_NUL: jsonscan_validate refuses it too (the fast paths would
+ * otherwise take a line the full parser rejects), jsonscan_validate_rfc
+ * takes it.  In a value string both take it. */
+static void test_nul_in_a_key(void)
+{
+    static const char *const keys[] = {
+        "{\"a\\u0000b\":1}", "{\"x\":1,\"\\u0000\":2}", "[{\"k\":{\"\\u0000\":[]}}]",
+    };
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+        CHECK(json_loads(keys[i], JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL) == NULL);
+        CHECK_INT(jsonscan_validate(keys[i], strlen(keys[i])), -1);
+        CHECK_INT(jsonscan_validate_rfc(keys[i], strlen(keys[i])), 0);
+    }
+    CHECK_INT(jsonscan_validate("{\"a\":\"\\u0000\"}", 14), 0);
+}
+
 /* jsonscan_compact drops the whitespace between tokens, never inside
  * strings, and the result is the same JSON on one line. */
 static void test_compact(void)
@@ -171,6 +188,7 @@ int main(void)
 {
     test_validate();
     test_validate_rfc_takes_numbers_of_any_size();
+    test_nul_in_a_key();
     test_compact();
     test_member();
     return tap_done();
