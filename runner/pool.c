@@ -7,6 +7,30 @@
 #include "pool.h"
 #include "clock.h"
 
+/* 1 when the whole final reply is in (a status of 200 or more and as many
+ * body bytes as its Content-Length) while the request body is not all sent:
+ * the server answered early (an early 429 or 413 from a gateway), which
+ * HTTP allows (RFC 9113 8.1, RFC 9112 9.3).  libcurl 7.88 then fails the
+ * transfer over HTTP/2 ("Stream error in the HTTP/2 framing layer", once
+ * the server ends the stream) or, when the connection's send window is
+ * used up, waits for a window that never comes until its timeout.  The
+ * reply is complete, so the transfer ends with it. */
+static int early_reply(xfer_t *x)
+{
+    curl_off_t cl = -1, dl = -1, ul = 0;
+    long status = 0;
+
+    if (!x->req_body_len || x->too_big || x->hdr_too_big)
+        return 0;
+    curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+    if (cl < 0)
+        return 0;
+    curl_easy_getinfo(x->easy, CURLINFO_SIZE_DOWNLOAD_T, &dl);
+    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(x->easy, CURLINFO_SIZE_UPLOAD_T, &ul);
+    return dl == cl && status >= 200 && ul < (curl_off_t)x->req_body_len;
+}
+
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
 {
     xfer_t *x = ud;
@@ -18,6 +42,11 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
     }
     if (buf_append(&x->body, ptr, n))
         return 0;
+    /* an early reply: end the transfer now (pool_finish keeps the reply) */
+    if (early_reply(x)) {
+        x->early_reply = 1;
+        return 0;
+    }
     return n;
 }
 
@@ -34,6 +63,11 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
         if (rc != 0) {
             x->hdr_too_big = rc == HEADERS_TOO_LARGE;
             return 0;                 /* fails the transfer */
+        }
+        /* the end of the headers of an early reply with an empty body */
+        if ((ptr[0] == '\r' || ptr[0] == '\n') && early_reply(x)) {
+            x->early_reply = 1;
+            return 0;
         }
     }
     return n;
@@ -175,6 +209,7 @@ static void xfer_put(pool_t *p, xfer_t *x)
     x->sends = 0;
     x->lost = 0;
     x->kicked = 0;
+    x->early_reply = 0;
     x->next_free = p->free_list;
     p->free_list = x;
 }
@@ -200,10 +235,6 @@ static void xfer_setup(pool_t *p, xfer_t *x)
     curl_easy_setopt(e, CURLOPT_USERAGENT, p->user_agent);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    /* CURLOPT_UPLOAD_BUFFERSIZE stays at libcurl's 64 KiB: with a smaller
-     * one, 7.88 sends an HTTP/2 body larger than it in several passes, and
-     * a server that answers before reading it all (an early 429) ends the
-     * stream with a framing error instead of its status */
     if (p->recv_buffer > 0)
         curl_easy_setopt(e, CURLOPT_BUFFERSIZE, p->recv_buffer);
     if (p->opts.connect_timeout_ms > 0)
@@ -244,6 +275,23 @@ void pool_headers_free(struct curl_slist *l)
     wipe_headers(l);
 }
 
+/* The upload buffer for a body: the body's size in whole pages, within
+ * libcurl's bounds.  libcurl 7.88 sends an HTTP/2 body (and an HTTP/1.1 one
+ * over 64 KiB) through this buffer, one buffer-full per pass; a body in
+ * several pieces that the server answers before reading it all (an early
+ * 429, nginx's `return`) ends the stream with "Stream error in the HTTP/2
+ * framing layer" instead of the reply, and the request may even hang until
+ * its timeout.  In one piece it gets its reply.  A small body also holds 16
+ * KiB instead of libcurl's 64 KiB for as long as it is in flight. */
+static long upload_buffer(size_t body_len)
+{
+    size_t b = (body_len + 4095) & ~(size_t)4095;
+
+    if (b < (size_t)POOL_UPLOAD_BUFFER_MIN)
+        return POOL_UPLOAD_BUFFER_MIN;
+    return b > (size_t)POOL_UPLOAD_BUFFER_MAX ? POOL_UPLOAD_BUFFER_MAX : (long)b;
+}
+
 int pool_start(pool_t *p, const char *url, const struct curl_slist *headers,
                const char *body, size_t body_len, void *user)
 {
@@ -268,9 +316,14 @@ int pool_start(pool_t *p, const char *url, const struct curl_slist *headers,
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
     if (p->opts.timeout_ms > 0)      /* per start: a kick may have shortened it */
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, p->opts.timeout_ms);
+    x->req_body_len = body ? body_len : 0;
     if (body) {
+        long ub = upload_buffer(body_len);
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+        if (ub != x->upload_buffer)        /* libcurl frees it on every set */
+            curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, ub);
+        x->upload_buffer = ub;
     } else {
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     }
@@ -300,6 +353,11 @@ void pool_finish(pool_t *p, xfer_t *x, CURLcode code, pool_done_fn done, void *c
 
     curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_getinfo(x->easy, CURLINFO_REQUEST_SIZE, &req_size);
+    /* the whole reply came before the whole request body went out: that
+     * reply is the answer, however libcurl ended the transfer (it also
+     * covers an abort at shutdown that caught such a reply) */
+    if (code != CURLE_OK && (x->early_reply || early_reply(x)))
+        code = CURLE_OK;
     r.code = code;
     r.status = code == CURLE_OK ? status : 0;
     r.timed_out = code == CURLE_OPERATION_TIMEDOUT;
@@ -309,6 +367,15 @@ void pool_finish(pool_t *p, xfer_t *x, CURLcode code, pool_done_fn done, void *c
     /* Once request bytes went out, the server may have processed (and
      * billed) the request, whatever happened after. */
     r.reached = status > 0 || req_size > 0 || x->sends > 0;
+    /* ... but a request whose body did not all leave cannot have been
+     * processed: the server never had the whole prompt.  (libcurl counts a
+     * body byte as sent once the socket, or the HTTP/2 layer, took it.) */
+    if (r.reached && x->req_body_len) {
+        curl_off_t ul = 0;
+        curl_easy_getinfo(x->easy, CURLINFO_SIZE_UPLOAD_T, &ul);
+        if (ul < (curl_off_t)x->req_body_len)
+            r.reached = 0;
+    }
     r.elapsed_ms = clock_mono_ms() - x->started_ms;
     if (r.timed_out && x->kicked)    /* libcurl's text counts from the restart */
         snprintf(x->errbuf, sizeof(x->errbuf), "Operation timed out after %lld milliseconds "

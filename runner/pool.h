@@ -55,6 +55,9 @@ typedef struct xfer {
     int                lost;          /* out of its multi handle (kick failed) */
     int                kicked;        /* restarted by a kick (pool_events.c) */
     int                mi;            /* index of its multi handle while in flight */
+    long               upload_buffer; /* its CURLOPT_UPLOAD_BUFFERSIZE, 0 = libcurl's */
+    size_t             req_body_len;  /* the request body's size */
+    int                early_reply;   /* whole reply before the whole body went out */
     struct xfer       *next_free;   /* free list */
     struct xfer       *prev, *next;  /* in-flight list */
 } xfer_t;
@@ -62,7 +65,7 @@ typedef struct xfer {
 typedef struct xfer_result {
     CURLcode    code;
     long        status;        /* 0 if no response */
-    int         reached;       /* the request may have reached the server */
+    int         reached;       /* bytes and the whole body went out: it may be billed */
     int         timed_out;
     int         resend_blocked; /* curl wanted to resend on a new connection */
     int64_t     elapsed_ms;
@@ -86,6 +89,9 @@ typedef void (*pool_done_fn)(void *ctx, void *user, const xfer_result_t *r);
  * epoll_ctl per socket change: 42 against 48 us per request at
  * concurrency 64, tests/bench/throughput.sh). */
 #define POOL_PER_MULTI 256
+/* libcurl's upload buffer bounds (CURLOPT_UPLOAD_BUFFERSIZE) */
+#define POOL_UPLOAD_BUFFER_MIN (16L * 1024)
+#define POOL_UPLOAD_BUFFER_MAX (2L * 1024 * 1024)
 #define POOL_MAX_MULTIS 64
 
 struct pool;
