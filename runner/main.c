@@ -19,6 +19,19 @@
 #include "report_run.h"
 #include "run.h"
 
+/* Debian's libcurl 7.88 links librtmp, which links GnuTLS, whose library
+ * constructor initializes GnuTLS and p11-kit in every process that loads
+ * it: about 1 MB of RSS before main().  llmbatch never uses GnuTLS (rtmp and
+ * ldap are not among the protocols it allows; libcurl's own TLS is OpenSSL,
+ * and a GnuTLS build of libcurl calls gnutls_global_init() itself).  Before
+ * that implicit initialization GnuTLS asks this hook, a weak symbol in the
+ * library that the program may define, like GNUTLS_NO_IMPLICIT_INIT=1. */
+int _gnutls_global_init_skip(void);
+int _gnutls_global_init_skip(void)
+{
+    return 1;
+}
+
 static const char usage_text[] =
 "usage:\n"
 "  llmbatch run INPUT -o RESULTS [options]     run a batch (rerun the same command to resume)\n"

@@ -209,9 +209,14 @@ int output_append(output_t *o, const char *line, size_t len)
             return -1;
         }
         o->member_open = 1;
-    } else if (buf_append(&o->pending, line, len)) {
-        o->broken = 1;
-        return -1;
+    } else {
+        /* spill first rather than let the buffer double past OUTPUT_SPILL */
+        if (o->pending.len && o->pending.len + len > OUTPUT_SPILL && output_spill(o))
+            return -1;
+        if (buf_append(&o->pending, line, len)) {
+            o->broken = 1;
+            return -1;
+        }
     }
     o->lines++;
     if (o->pending.len >= OUTPUT_SPILL)

@@ -138,7 +138,6 @@ typedef struct pool {
     xfer_t     *active;
     int         inflight;
     long        recv_buffer;   /* CURLOPT_BUFFERSIZE, 0 = libcurl's default */
-    char        user_agent[64];
 } pool_t;
 
 /* opts.max_host_connections is the run's concurrency: it also sizes the
@@ -148,9 +147,9 @@ int  pool_init(pool_t *p, const pool_opts_t *o);
 long pool_recv_buffer(long concurrency);
 void pool_release(pool_t *p);
 /* Builds a request header list from a NULL-terminated array of "Name:
- * value" lines (plus "Expect:").  Lists are built once per key, not per
- * request; pool_headers_free() wipes the bytes (an auth header is a secret)
- * and frees.  NULL on ENOMEM. */
+ * value" lines, plus User-Agent, Accept-Encoding and "Expect:".  Lists are
+ * built once per key, not per request; pool_headers_free() wipes the bytes
+ * (an auth header is a secret) and frees.  NULL on ENOMEM. */
 struct curl_slist *pool_headers(const char *const *headers);
 void pool_headers_free(struct curl_slist *l);
 /* Starts a POST (body != NULL) or GET.  The header list, url and body must
