@@ -362,15 +362,15 @@ static int prov_rfc_success(dialect_t d, const char *body, size_t len, outcome_t
 }
 
 /* The common case without a jansson tree: a 2xx whose body is one valid
- * JSON object on one line.  Only its "usage" member is parsed; o->body
- * stays NULL (the caller embeds the bytes as they are).  0 if the full
- * parse must decide. */
+ * JSON object, on one line or pretty-printed (OpenAI's replies are).  Only
+ * its "usage" member is parsed; o->body stays NULL (the caller embeds the
+ * bytes as they are, without their line breaks).  0 if the full parse must
+ * decide. */
 static int prov_fast_success(dialect_t d, const char *body, size_t len, outcome_t *o)
 {
     jspan_t all = { body, len }, us;
 
-    if (!body || !len || memchr(body, '\n', len) || memchr(body, '\r', len) ||
-        jsonscan_validate_rfc(body, len) != 0)
+    if (!body || !len || jsonscan_validate_rfc(body, len) != 0)
         return 0;
     all = jsonscan_trim(all);
     if (all.p[0] != '{')

@@ -20,7 +20,7 @@ static int early_reply(xfer_t *x)
     curl_off_t cl = -1, dl = -1, ul = 0;
     long status = 0;
 
-    if (!x->req_body_len || x->too_big || x->hdr_too_big)
+    if (!x->req_body_len || x->sends != 1 || x->too_big || x->hdr_too_big)
         return 0;
     curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
     if (cl < 0)
@@ -405,8 +405,11 @@ void pool_finish(pool_t *p, xfer_t *x, CURLcode code, pool_done_fn done, void *c
     r.reached = status > 0 || req_size > 0 || x->sends > 0;
     /* ... but a request whose body did not all leave cannot have been
      * processed: the server never had the whole prompt.  (libcurl counts a
-     * body byte as sent once the socket, or the HTTP/2 layer, took it.) */
-    if (r.reached && x->req_body_len) {
+     * body byte as sent once the socket, or the HTTP/2 layer, took it.)
+     * Only for a single send: libcurl zeroes the count when it starts a
+     * resend (a reused connection that died), which on_prereq then stops,
+     * while the first send may have gone out whole. */
+    if (r.reached && x->req_body_len && x->sends == 1) {
         curl_off_t ul = 0;
         curl_easy_getinfo(x->easy, CURLINFO_SIZE_UPLOAD_T, &ul);
         if (ul < (curl_off_t)x->req_body_len)
