@@ -26,7 +26,9 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#define READER_BUFSZ ((size_t)256 << 10)
+/* Read (and inflate) in pieces of 64 KiB: a few hundred reads a second at
+ * the fastest runs, and 192 KiB less resident than 256 KiB pieces. */
+#define READER_BUFSZ ((size_t)64 << 10)
 #define READER_FP_CHUNK ((size_t)1 << 20)
 
 struct reader {

@@ -66,7 +66,7 @@ static slot_t *dedup_find(run_ctx_t *c, const cache_key_t *k)
     if (!c->adm.dedup)
         return NULL;
     for (slot_t *s = c->adm.dedup[dedup_bucket(c, k)]; s; s = s->hnext)
-        if (memcmp(s->ckey.b, k->b, sizeof(k->b)) == 0)
+        if (memcmp(slot_ckey(s)->b, k->b, sizeof(k->b)) == 0)
             return s;
     return NULL;
 }
@@ -83,7 +83,7 @@ static void dedup_insert(run_ctx_t *c, slot_t *s)
     size_t b;
     if (!dedup_eligible(c, s))
         return;
-    b = dedup_bucket(c, &s->ckey);
+    b = dedup_bucket(c, slot_ckey(s));
     s->hnext = c->adm.dedup[b];
     c->adm.dedup[b] = s;
 }
@@ -93,7 +93,7 @@ void dedup_remove(run_ctx_t *c, slot_t *s)
     slot_t **pp;
     if (!c->adm.dedup || !s->has_ckey)
         return;
-    for (pp = &c->adm.dedup[dedup_bucket(c, &s->ckey)]; *pp; pp = &(*pp)->hnext) {
+    for (pp = &c->adm.dedup[dedup_bucket(c, slot_ckey(s))]; *pp; pp = &(*pp)->hnext) {
         if (*pp == s) {
             *pp = s->hnext;
             s->hnext = NULL;
@@ -214,10 +214,8 @@ static slot_t *read_job(run_ctx_t *c, int *again)
             *again = 1;
             return NULL;
         }
-        if (s->job.has_key && (a->dedup || c->cache)) {
-            memcpy(s->ckey.b, s->job.key, sizeof(s->ckey.b));
+        if (s->job.has_key && (a->dedup || c->cache))
             s->has_ckey = 1;
-        }
         return s;
     }
 }
@@ -250,7 +248,7 @@ static int serve_without_request(run_ctx_t *c, slot_t *s)
 
     s->looked_up = 1;
     if (c->cache && cache_usable(c->cache)) {
-        int hit = cache_get(c->cache, &s->ckey, &body, &blen, &status, &cost);
+        int hit = cache_get(c->cache, slot_ckey(s), &body, &blen, &status, &cost);
         if (hit == 1) {
             json_t *j = json_loadb(body, blen, JSON_ALLOW_NUL, NULL);
             if (j || jsonscan_validate_rfc(body, blen) == 0) {   /* valid JSON */
@@ -268,7 +266,7 @@ static int serve_without_request(run_ctx_t *c, slot_t *s)
         }
         c->stats.cache_misses++;
     }
-    if (dedup_eligible(c, s) && (lead = dedup_find(c, &s->ckey)) != NULL &&
+    if (dedup_eligible(c, s) && (lead = dedup_find(c, slot_ckey(s))) != NULL &&
         (c->cache || (lead->job.body_len == s->job.body_len &&
                       lead->job.dialect == s->job.dialect &&
                       lead->job.endpoint == s->job.endpoint &&

@@ -91,7 +91,7 @@ int keys_cmd(const char *keys_file, const char *base_url, int probe, const char 
 {
     keys_t ks;
     pool_t pool;
-    pool_opts_t po = { (long)(timeout_s * 1000), 10000, cacert, insecure, 16 };
+    pool_opts_t po = { (long)(timeout_s * 1000), 10000, cacert, insecure, 16, 0 };
     kc_item_t *items = NULL;
     char err[512], auth[4200];
     int rc = RUN_EXIT_USAGE, bad = 0;

@@ -240,7 +240,7 @@ static void on_success(run_ctx_t *c, slot_t *s, const xfer_result_t *r, outcome_
     snprintf(reqid, sizeof(reqid), "%s", id ? id : "");
     redact(c, reqid, strlen(reqid));
     if (c->cache && s->has_ckey && cache_usable(c->cache))
-        cache_put(c->cache, &s->ckey, s->job.model, r->status, r->body, r->body_len, cost);
+        cache_put(c->cache, slot_ckey(s), s->job.model, r->status, r->body, r->body_len, cost);
     e = (job_end_t){ .ok = 1, .status = r->status, .request_id = id ? reqid : NULL,
                      .body = r->body, .body_len = r->body_len, .tree = o->body,
                      .mark = RESULTS_MARK_NONE, .cost = cost };
@@ -482,14 +482,17 @@ int live_init(run_ctx_t *c)
 {
     const run_opts_t *o = c->o;
     pool_opts_t po = { (long)(o->timeout_s * 1000), (long)(o->connect_timeout_s * 1000),
-                       o->cacert, o->insecure, o->concurrency };
+                       o->cacert, o->insecure, o->concurrency, 0 };
 
     rng_state ^= (uint64_t)clock_mono_ns() | 1;
     if (!(c->live.key_hdrs = calloc(c->keys.n ? c->keys.n : 1, sizeof(*c->live.key_hdrs))))
         return -1;
-    for (int d = 0; d < 2; d++)
+    po.plain_http = 1;
+    for (int d = 0; d < 2; d++) {
         if (!(c->live.base_url[d] = strdup(cli_base_url((dialect_t)d, o->base_url))))
             return -1;
+        po.plain_http &= strncmp(c->live.base_url[d], "http://", 7) == 0;
+    }
     return pool_init(&c->live.pool, &po);
 }
 

@@ -111,7 +111,7 @@ int pool_init(pool_t *p, const pool_opts_t *o)
              ? (int)((o->max_host_connections + POOL_PER_MULTI - 1) / POOL_PER_MULTI) : 1;
     if (nmulti > POOL_MAX_MULTIS)
         nmulti = POOL_MAX_MULTIS;
-    if (pool_events_init(p, nmulti, nmulti > 1) != 0) {
+    if (pool_events_init(p, nmulti, o->max_host_connections > POOL_POLL_MAX) != 0) {
         pool_events_release(p);
         return -1;
     }
@@ -239,6 +239,13 @@ static void xfer_setup(pool_t *p, xfer_t *x)
         curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, p->opts.connect_timeout_ms);
     if (p->opts.cacert)
         curl_easy_setopt(e, CURLOPT_CAINFO, p->opts.cacert);
+    /* libcurl copies its default CA file and directory names into every
+     * handle (~100 bytes each, 0.4 MB at 4096); a pool that never speaks
+     * TLS (a local server over http://) drops them */
+    if (p->opts.plain_http) {
+        curl_easy_setopt(e, CURLOPT_CAINFO, NULL);
+        curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+    }
     if (p->opts.insecure) {
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -346,6 +353,10 @@ int pool_start(pool_t *p, const char *url, const struct curl_slist *headers,
      * known from its first reply, so waiting would keep one request in
      * flight until then. */
     x->https = strncmp(url, "https://", 8) == 0;
+    if (x->https && p->opts.plain_http) {    /* a caller's slip: no CA set up */
+        xfer_put(p, x);
+        return -1;
+    }
     if (x->https && p->tls == POOL_TLS_UNSEEN)
         pool_saw_https(p);
     curl_easy_setopt(e, CURLOPT_PIPEWAIT, (long)x->https);

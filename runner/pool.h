@@ -11,7 +11,7 @@
  * free, so --timeout bounds the request's own time, never its wait.
  *
  * pool_wait() is the program's one blocking point: curl_multi_poll, or
- * above POOL_PER_MULTI an epoll wait on the sockets libcurl asked for
+ * above POOL_POLL_MAX an epoll wait on the sockets libcurl asked for
  * (pool_events.c, libcurl's socket interface).
  */
 #ifndef LLMB_POOL_H
@@ -39,6 +39,7 @@ typedef struct pool_opts {
     const char *cacert;
     int         insecure;
     long        max_host_connections;
+    int         plain_http;          /* every URL is http://: no CA paths per handle */
 } pool_opts_t;
 
 typedef struct xfer {
@@ -78,17 +79,20 @@ typedef struct xfer_result {
 typedef void (*pool_done_fn)(void *ctx, void *user, const xfer_result_t *r);
 
 #define POOL_MAX_READY 1024      /* sockets taken from one epoll wait */
-/* Transfers per multi handle.  libcurl 7.88 looks for a free connection by
- * walking every connection to the host in its multi handle, for each new
- * transfer: at concurrency 4096 in one multi handle that walk cost more CPU
- * than the request, and made the first burst quadratic.  Above this many,
- * the pool splits its transfers over several multi handles, each with its
- * own connections, and waits with epoll on the sockets libcurl's socket
- * interface asks for.  Up to this many, one multi handle driven by
- * curl_multi_poll + curl_multi_perform costs less per request (no
- * epoll_ctl per socket change: 42 against 48 us per request at
- * concurrency 64, tests/bench/throughput.sh). */
-#define POOL_PER_MULTI 256
+/* Up to POOL_POLL_MAX transfers, one multi handle driven by curl_multi_poll
+ * + curl_multi_perform: it costs less per request than the socket interface
+ * (no epoll_ctl per socket change: 42 against 48 us per request at
+ * concurrency 64, tests/bench/throughput.sh), but each wake-up walks every
+ * transfer.  Above it the pool waits with epoll on the sockets libcurl's
+ * socket interface asks for (p->evented), and splits its transfers over
+ * multi handles of at most POOL_PER_MULTI: libcurl 7.88 looks for a free
+ * connection by walking every connection to the host in its multi handle,
+ * for each new transfer, and at concurrency 4096 in one multi handle that
+ * walk cost more CPU than the request and made the first burst quadratic.
+ * Each multi handle also costs ~40 KB of its own (hash tables, a closure
+ * handle): 512 rather than 256 per handle saves ~0.4 MB at 4096. */
+#define POOL_POLL_MAX 256
+#define POOL_PER_MULTI 512
 /* libcurl's upload buffer bounds (CURLOPT_UPLOAD_BUFFERSIZE) */
 #define POOL_UPLOAD_BUFFER_MIN (16L * 1024)
 #define POOL_UPLOAD_BUFFER_MAX (2L * 1024 * 1024)
@@ -121,7 +125,7 @@ enum pool_tls { POOL_TLS_UNSEEN, POOL_TLS_H2_GUESS, POOL_TLS_H1 };
 typedef struct pool {
     pool_multi_t *multis;      /* NULL before pool_init / after pool_release */
     int         nmulti;
-    int         evented;       /* a large pool (above POOL_PER_MULTI, several
+    int         evented;       /* a large pool (above POOL_POLL_MAX, one or more
                                   multi handles): epoll + libcurl's socket
                                   interface, and reply buffers freed between
                                   uses; else curl_multi_poll */

@@ -1,7 +1,7 @@
 /*
  * pool_events: how the pool waits and drives libcurl (see pool.h).
  *
- * Up to POOL_PER_MULTI transfers: one multi handle, curl_multi_poll and
+ * Up to POOL_POLL_MAX transfers: one multi handle, curl_multi_poll and
  * curl_multi_perform.  Above (p->evented), libcurl's socket interface:
  * libcurl tells us which sockets it wants to read or write (on_socket) and
  * when it next needs a timeout pass (on_timer); we keep the sockets in an

@@ -49,8 +49,7 @@ typedef struct slot {
     api_key_t     *key;             /* while in flight */
     int            inflight;
     int            reserved;        /* holds a budget reservation now */
-    cache_key_t    ckey;
-    int            has_ckey;
+    int            has_ckey;        /* job.key is its cache / dedup key (slot_ckey) */
     int            looked_up;       /* cache and dedup were consulted */
     struct slot   *leader;          /* set on a coalesced duplicate */
     struct slot   *followers;       /* duplicates waiting on this one */
@@ -58,6 +57,14 @@ typedef struct slot {
     struct slot   *hnext;           /* dedup hash chain */
     struct slot_hist *hist;         /* NULL until an attempt fails */
 } slot_t;
+
+/* The cache and dedup key of s, when has_ckey: its job's canonical key,
+ * not a copy (thousands of slots are in flight at high concurrency). */
+_Static_assert(sizeof(cache_key_t) == sizeof(((job_t *)0)->key), "cache key size");
+static inline const cache_key_t *slot_ckey(const slot_t *s)
+{
+    return (const cache_key_t *)(const void *)s->job.key;
+}
 
 /* A job's failed attempts, for its errors-file line and the retry wait
  * message.  Kept apart from slot_t and made on the first failure: most jobs
