@@ -57,16 +57,18 @@ static void emit(run_ctx_t *c, output_t *out, buf_t *line, int formatted)
         run_fatal_io(c, "writing", out->path);
 }
 
-/* One job's line. */
+/* One job's line, formatted in c->line: one buffer for the run rather than
+ * a few reallocations and a free per job. */
 static void write_line(run_ctx_t *c, const job_t *j, const job_end_t *e, int mark)
 {
-    buf_t line = BUF_INIT;
+    buf_t *line = &c->line;
     int ok;
 
+    buf_reset(line);
     if (e->ok) {
-        ok = results_success_raw(&line, c->seed, j->ordinal, j->custom_id, e->status,
+        ok = results_success_raw(line, c->seed, j->ordinal, j->custom_id, e->status,
                                  e->request_id, e->body, e->body_len, e->tree, mark) == 0;
-        emit(c, &c->files.out_ok, &line, ok);
+        emit(c, &c->files.out_ok, line, ok);
         c->stats.succeeded++;
     } else {
         json_t *tree = (json_t *)e->tree;
@@ -74,14 +76,15 @@ static void write_line(run_ctx_t *c, const job_t *j, const job_end_t *e, int mar
 
         if (!tree && e->body && e->body_len)
             tree = own = json_loadb(e->body, e->body_len, JSON_ALLOW_NUL, NULL);
-        ok = results_error_line(&line, c->seed, j->ordinal, j->custom_id, e->status,
+        ok = results_error_line(line, c->seed, j->ordinal, j->custom_id, e->status,
                                 e->request_id, tree, tree ? NULL : e->body,
                                 tree ? 0 : e->body_len, e->code, e->message) == 0;
-        emit(c, &c->files.out_err, &line, ok);
+        emit(c, &c->files.out_err, line, ok);
         json_decref(own);
         c->stats.failed++;
     }
-    buf_release(&line);
+    if (line->cap > ((size_t)1 << 20))   /* after a huge reply, not kept */
+        buf_release(line);
     mark_done(c, j->ordinal);
 }
 

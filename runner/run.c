@@ -253,6 +253,7 @@ static void free_ctx(run_ctx_t *c)
     sched_release(c);
     ledger_close(&c->ledger, err, sizeof(err));
     live_release(c);
+    buf_release(&c->line);
     output_close(&c->files.out_ok);
     output_close(&c->files.out_err);
     cache_close(c->cache);

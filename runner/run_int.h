@@ -156,6 +156,7 @@ typedef struct run_ctx {
     cache_t  *cache;
     uint64_t  seed;                 /* for output ids */
     uint64_t  pending_lines;        /* lines written since the last commit */
+    buf_t     line;                 /* an output line being formatted, reused */
     int64_t   start_ms, last_commit_ms;
     /* stopping */
     int       stop;
