@@ -40,6 +40,16 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
         x->too_big = 1;
         return 0;                 /* makes curl fail with CURLE_WRITE_ERROR */
     }
+    /* the first piece: room for the whole reply at once when its length is
+     * known and modest (more is added as needed: a compressed reply grows;
+     * a server's word for a large length buys it no memory up front) */
+    if (!x->body.cap) {
+        curl_off_t cl = -1;
+        curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+        if (cl > (curl_off_t)n && cl <= POOL_BODY_PRESIZE_MAX &&
+            buf_reserve(&x->body, (size_t)cl))
+            return 0;
+    }
     if (buf_append(&x->body, ptr, n))
         return 0;
     /* an early reply: end the transfer now (pool_finish keeps the reply) */

@@ -92,6 +92,8 @@ typedef void (*pool_done_fn)(void *ctx, void *user, const xfer_result_t *r);
  * Each multi handle also costs ~40 KB of its own (hash tables, a closure
  * handle): 512 rather than 256 per handle saves ~0.4 MB at 4096. */
 #define POOL_POLL_MAX 256
+/* A reply buffer is sized from Content-Length up to this much at once. */
+#define POOL_BODY_PRESIZE_MAX ((curl_off_t)64 * 1024)
 #define POOL_PER_MULTI 512
 /* libcurl's upload buffer bounds (CURLOPT_UPLOAD_BUFFERSIZE) */
 #define POOL_UPLOAD_BUFFER_MIN (16L * 1024)
