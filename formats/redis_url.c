@@ -21,29 +21,41 @@ static void put(char *out, size_t outlen, size_t *o, const char *s, size_t n)
 }
 
 /* The query of a mistyped URL ("?password=..."): keys shown, values other
- * than db= hidden. */
-static void put_query(char *out, size_t outlen, size_t *o, const char *q)
+ * than a number after db= hidden, and an item without '=' hidden whole. */
+static void put_query(char *out, size_t outlen, size_t *o, const char *q, const char *end)
 {
-    while (*q) {
-        size_t k = strcspn(q, "=&");
-        int show = k == 2 && !strncmp(q, "db", 2);
+    while (q < end) {
+        size_t n = strcspn(q, "&"), k;
 
-        put(out, outlen, o, q, k);
-        q += k;
-        if (*q == '=') {
-            size_t v = strcspn(q + 1, "&");
-            put(out, outlen, o, "=", 1);
-            put(out, outlen, o, show ? q + 1 : "***", show ? v : 3);
-            q += 1 + v;
+        if (n > (size_t)(end - q))
+            n = (size_t)(end - q);
+        k = strcspn(q, "=");
+        if (k < n) {
+            int show = k == 2 && !strncmp(q, "db", 2) &&
+                       strspn(q + 3, "0123456789") == n - 3;
+            put(out, outlen, o, q, k + 1);
+            put(out, outlen, o, show ? q + k + 1 : "***", show ? n - k - 1 : 3);
+        } else if (n) {
+            put(out, outlen, o, "***", 3);
         }
-        if (*q == '&')
+        q += n;
+        if (q < end && *q == '&')
             put(out, outlen, o, q++, 1);
     }
 }
 
+/* Where the authority starts: after the first "://", unless an '@' comes
+ * before it ("user:pw@redis://host" is no scheme but a userinfo). */
+static const char *authority(const char *url)
+{
+    const char *p = strstr(url, "://"), *at = strchr(url, '@');
+
+    return p && !(at && at < p) ? p + 3 : url;
+}
+
 void redis_url_mask(const char *url, char *out, size_t outlen)
 {
-    const char *auth, *at, *p, *colon, *q;
+    const char *auth, *at, *colon, *p, *q, *frag;
     size_t o = 0;
 
     if (!outlen)
@@ -53,8 +65,7 @@ void redis_url_mask(const char *url, char *out, size_t outlen)
         put(out, outlen, &o, "(none)", 6);
         return;
     }
-    p = strstr(url, "://");
-    auth = p ? p + 3 : url;
+    auth = authority(url);
     /* The userinfo ends at the last '@' anywhere: a mistyped password may
      * hold '/', '?' or '#', which would end a well-formed authority. */
     at = strrchr(auth, '@');
@@ -68,14 +79,35 @@ void redis_url_mask(const char *url, char *out, size_t outlen)
         put(out, outlen, &o, "***", 3);
         p = at;
     } else {
-        p = url;
+        /* "redis://default:secret", the '@host' forgotten: a port that is
+         * not a number is hidden */
+        size_t alen = strcspn(auth, "/?#");
+        const char *hostend = auth;
+
+        if (*auth == '[') {
+            const char *rb = memchr(auth, ']', alen);
+            hostend = rb ? rb : auth + alen;
+        }
+        colon = memchr(hostend, ':', alen - (size_t)(hostend - auth));
+        if (colon && strspn(colon + 1, "0123456789") < (size_t)(auth + alen - colon - 1)) {
+            put(out, outlen, &o, url, (size_t)(colon + 1 - url));
+            put(out, outlen, &o, "***", 3);
+            p = auth + alen;
+        } else {
+            p = url;
+        }
     }
-    q = strchr(p, '?');
-    put(out, outlen, &o, p, q ? (size_t)(q - p) : strlen(p));
+    frag = strchr(p, '#');
+    if (!frag)
+        frag = p + strlen(p);
+    q = memchr(p, '?', (size_t)(frag - p));
+    put(out, outlen, &o, p, (size_t)((q ? q : frag) - p));
     if (q) {
         put(out, outlen, &o, "?", 1);
-        put_query(out, outlen, &o, q + 1);
+        put_query(out, outlen, &o, q + 1, frag);
     }
+    if (*frag)
+        put(out, outlen, &o, "#***", 4);
 }
 
 static int fail(char *err, size_t errlen, const char *url, const char *what)

@@ -20,7 +20,7 @@ static int early_reply(xfer_t *x)
     curl_off_t cl = -1, dl = -1, ul = 0;
     long status = 0;
 
-    if (!x->req_body_len || x->sends != 1 || x->too_big || x->hdr_too_big)
+    if (!x->req_body_len || x->sends != 1 || x->too_big || x->hdr_too_big || x->short_body)
         return 0;
     curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
     if (cl < 0)
@@ -50,10 +50,16 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
             buf_reserve(&x->body, (size_t)cl))
             return 0;
     }
-    if (buf_append(&x->body, ptr, n))
+    if (buf_append(&x->body, ptr, n)) {
+        x->short_body = 1;
         return 0;
-    /* an early reply: end the transfer now (pool_finish keeps the reply) */
-    if (early_reply(x)) {
+    }
+    /* An early reply: end the transfer now (pool_finish keeps the reply).
+     * Not for a compressed one: libcurl counts the compressed bytes before
+     * it hands over the decoded ones, in several pieces, so the count is
+     * complete before the last piece is here.  pool_finish still takes it
+     * once libcurl has ended the transfer. */
+    if (!headers_get(&x->headers, "content-encoding") && early_reply(x)) {
         x->early_reply = 1;
         return 0;
     }
@@ -218,6 +224,7 @@ static void xfer_put(pool_t *p, xfer_t *x)
     x->lost = 0;
     x->kicked = 0;
     x->early_reply = 0;
+    x->short_body = 0;
     x->next_free = p->free_list;
     p->free_list = x;
 }
@@ -328,14 +335,16 @@ void pool_headers_free(struct curl_slist *l)
     wipe_headers(l);
 }
 
-/* The upload buffer for a body: the body's size in whole pages, within
- * libcurl's bounds.  libcurl 7.88 sends an HTTP/2 body (and an HTTP/1.1 one
- * over 64 KiB) through this buffer, one buffer-full per pass; a body in
- * several pieces that the server answers before reading it all (an early
- * 429, nginx's `return`) ends the stream with "Stream error in the HTTP/2
- * framing layer" instead of the reply, and the request may even hang until
- * its timeout.  In one piece it gets its reply.  A small body also holds 16
- * KiB instead of libcurl's 64 KiB for as long as it is in flight. */
+/* The upload buffer for a body: the body's size in whole pages, from
+ * libcurl's minimum (16 KiB) to its default (64 KiB).  libcurl 7.88 sends an
+ * HTTP/2 body (and an HTTP/1.1 one over 64 KiB) through this buffer, one
+ * buffer-full per pass, and keeps it until the transfer ends: a small body
+ * holds 16 KiB instead of 64.  A body up to 64 KiB still goes in one piece:
+ * in several, one that the server answers before reading it all (an early
+ * 429, nginx's `return`) ended the stream with "Stream error in the HTTP/2
+ * framing layer" instead of the reply.  Larger bodies gain nothing from a
+ * larger buffer (HTTP/2's 64 KiB stream window holds them back anyway) and
+ * would hold it per request in flight. */
 static long upload_buffer(size_t body_len)
 {
     size_t b = (body_len + 4095) & ~(size_t)4095;
@@ -424,16 +433,17 @@ void pool_finish(pool_t *p, xfer_t *x, CURLcode code, pool_done_fn done, void *c
     /* Once request bytes went out, the server may have processed (and
      * billed) the request, whatever happened after. */
     r.reached = status > 0 || req_size > 0 || x->sends > 0;
-    /* ... but a request whose body did not all leave cannot have been
+    /* ... but a request whose body left only in part cannot have been
      * processed: the server never had the whole prompt.  (libcurl counts a
      * body byte as sent once the socket, or the HTTP/2 layer, took it.)
-     * Only for a single send: libcurl zeroes the count when it starts a
-     * resend (a reused connection that died), which on_prereq then stops,
-     * while the first send may have gone out whole. */
+     * Only a count above 0 from a single send says so: when a reused
+     * connection dies, libcurl zeroes the count before it even connects for
+     * its resend (which on_prereq then stops), so 0 may follow a whole
+     * first send. */
     if (r.reached && x->req_body_len && x->sends == 1) {
         curl_off_t ul = 0;
         curl_easy_getinfo(x->easy, CURLINFO_SIZE_UPLOAD_T, &ul);
-        if (ul < (curl_off_t)x->req_body_len)
+        if (ul > 0 && ul < (curl_off_t)x->req_body_len)
             r.reached = 0;
     }
     r.elapsed_ms = clock_mono_ms() - x->started_ms;

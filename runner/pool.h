@@ -59,6 +59,7 @@ typedef struct xfer {
     long               upload_buffer; /* its CURLOPT_UPLOAD_BUFFERSIZE, 0 = libcurl's */
     size_t             req_body_len;  /* the request body's size */
     int                early_reply;   /* whole reply before the whole body went out */
+    int                short_body;    /* a reply piece could not be stored */
     struct xfer       *next_free;   /* free list */
     struct xfer       *prev, *next;  /* in-flight list */
 } xfer_t;
@@ -97,7 +98,7 @@ typedef void (*pool_done_fn)(void *ctx, void *user, const xfer_result_t *r);
 #define POOL_PER_MULTI 512
 /* libcurl's upload buffer bounds (CURLOPT_UPLOAD_BUFFERSIZE) */
 #define POOL_UPLOAD_BUFFER_MIN (16L * 1024)
-#define POOL_UPLOAD_BUFFER_MAX (2L * 1024 * 1024)
+#define POOL_UPLOAD_BUFFER_MAX (64L * 1024)
 #define POOL_MAX_MULTIS 64
 
 struct pool;

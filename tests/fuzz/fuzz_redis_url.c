@@ -4,13 +4,19 @@
  *
  * Invariants: parse returns 0 or -1 and always leaves a message on -1; on
  * success the port is 1..65535, the db >= 0, and a unix socket path is
- * absolute.  The mask, for every input, well-formed or not, whose output
- * is not truncated: the text between the first ':' of the userinfo (or
- * "://" when the userinfo has no ':') and the last '@' is gone, replaced by
- * "***", with the rest shown as it is; every query value but db's is
- * "***".  Stated by position, not by searching for the password, so a
- * password that happens to equal the user name or the host is no false
- * alarm, and one that differs in escaping is no blind spot.
+ * absolute.  The mask, checked against what carries a secret rather than
+ * against how the mask finds it:
+ *   - a URL that parses with a password masks the same whatever the
+ *     password's bytes (each replaced by 'Q'): the output does not depend
+ *     on them;
+ *   - for any input, each secret-bearing piece that is at least 6 bytes,
+ *     holds no '*' (the mask's own mark) and occurs once in the input is
+ *     absent from the output: the text between the first ':' (or the start
+ *     of the authority) and the last '@'; without an '@', a port that is
+ *     not a number; each query value but a number after db=, and a bare
+ *     query item; the fragment.
+ * "Occurs once" keeps a user name or host that happens to contain the
+ * password from being a false alarm; '*' keeps a join with "***" from one.
  */
 #include "fuzz_util.h"
 
@@ -18,57 +24,94 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* 1 if each "key=value" of a masked query q shows "***" as the value, but
- * db's. */
-static int query_masked(const char *q)
+static char masked[4 * 1024 + 64];
+
+/* p[0..n) must not show in masked when it is a checkable secret. */
+static void hidden(const char *s, const char *p, size_t n)
 {
-    while (*q) {
-        size_t n = strcspn(q, "&"), k = strcspn(q, "=&");
+    char piece[1100];
+    const char *first;
 
-        if (k < n && !(k == 2 && !strncmp(q, "db", 2)) &&
-            !(n == k + 4 && !strncmp(q + k, "=***", 4)))
-            return 0;
-        q += n;
-        if (*q == '&')
-            q++;
-    }
-    return 1;
-}
-
-/* 1 if m is tail shown as it is up to a '?', then its query masked. */
-static int tail_shown(const char *m, const char *tail)
-{
-    size_t tl = strcspn(tail, "?");
-
-    if (strncmp(m, tail, tl) || m[tl] != tail[tl])
-        return 0;
-    return !m[tl] || query_masked(m + tl + 1);
-}
-
-/* masked (not truncated) hides the userinfo's secret part of s. */
-static void check_mask(const char *s, const char *masked)
-{
-    const char *p = strstr(s, "://"), *auth = p ? p + 3 : s;
-    const char *at = strrchr(auth, '@'), *colon, *secret;
-    size_t k;
-    int ok = 0;
-
-    if (!at) {
-        FUZZ_CHECK(tail_shown(masked, s));
+    if (n < 6 || n >= sizeof(piece) || memchr(p, '*', n))
         return;
+    memcpy(piece, p, n);
+    piece[n] = 0;
+    first = strstr(s, piece);
+    if (!first || strstr(first + 1, piece))
+        return;                          /* not once: cannot tell */
+    FUZZ_CHECK(!strstr(masked, piece));
+}
+
+static void check_pieces(const char *s)
+{
+    const char *auth = strstr(s, "://"), *at, *colon, *q, *frag, *p;
+    size_t alen;
+
+    auth = auth ? auth + 3 : s;
+    if (strchr(s, '@') && strchr(s, '@') < auth)
+        auth = s;                        /* "user:pw@redis://h": no scheme */
+    at = strrchr(auth, '@');
+    if (at) {
+        colon = memchr(auth, ':', (size_t)(at - auth));
+        p = colon ? colon + 1 : auth;
+        hidden(s, p, (size_t)(at - p));
+    } else {
+        alen = strcspn(auth, "/?#");
+        colon = memchr(auth, ':', alen);
+        if (colon && *auth != '[') {
+            size_t plen = alen - (size_t)(colon + 1 - auth);
+            if (strspn(colon + 1, "0123456789") < plen)    /* not a number */
+                hidden(s, colon + 1, plen);
+        }
     }
-    colon = memchr(auth, ':', (size_t)(at - auth));
-    secret = colon ? colon + 1 : auth;
-    /* masked = s[0..k) "***" tail, for some k no later than the secret */
-    for (k = 0; k <= (size_t)(secret - s) && !ok; k++)
-        ok = !strncmp(masked, s, k) && !strncmp(masked + k, "***", 3) &&
-             tail_shown(masked + k + 3, at);
-    FUZZ_CHECK(ok);
+    frag = strchr(at ? at : auth, '#');
+    if (frag)
+        hidden(s, frag + 1, strlen(frag + 1));
+    else
+        frag = s + strlen(s);
+    q = memchr(at ? at : auth, '?', (size_t)(frag - (at ? at : auth)));
+    for (p = q ? q + 1 : frag; p < frag;) {
+        size_t n = strcspn(p, "&"), k = strcspn(p, "=");
+        if (n > (size_t)(frag - p))
+            n = (size_t)(frag - p);
+        if (k < n && !(k == 2 && !strncmp(p, "db", 2) &&
+                       strspn(p + 3, "0123456789") == n - 3))
+            hidden(s, p + k + 1, n - k - 1);
+        else if (k >= n)
+            hidden(s, p, n);
+        p += n + 1;
+    }
+}
+
+/* A parsed URL with a password: the mask is the same with other bytes in
+ * the password's place. */
+static void check_independent(const char *s)
+{
+    char *s2, m2[sizeof(masked)], err[512];
+    const char *rest = s + 8, *slash, *at = NULL, *colon, *p;
+    redis_url_t u;
+
+    slash = rest + strcspn(rest, "/");
+    for (p = rest; p < slash; p++)
+        if (*p == '@')
+            at = p;
+    if (!at)
+        return;
+    colon = memchr(rest, ':', (size_t)(at - rest));
+    p = colon ? colon + 1 : rest;
+    if (!(s2 = strdup(s)))
+        return;
+    memset(s2 + (p - s), 'Q', (size_t)(at - p));
+    if (redis_url_parse(s2, &u, err, sizeof(err)) == 0) {
+        redis_url_mask(s2, m2, sizeof(m2));
+        FUZZ_CHECK(strcmp(masked, m2) == 0);
+    }
+    free(s2);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *s, err[512], masked[4 * 1024 + 64];
+    char *s, err[512];
     redis_url_t u;
     int rc;
 
@@ -88,10 +131,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(u.is_unix ? u.path[0] == '/' : u.port >= 1 && u.port <= 65535);
         FUZZ_CHECK(u.db >= 0);
     }
-    /* "=x" becomes "=***": at most 3 bytes of output per byte of input */
+    /* "=x" becomes "=***": at most 4 bytes of output per byte of input */
     redis_url_mask(s, masked, sizeof(masked));
     FUZZ_CHECK(strlen(masked) < sizeof(masked));
-    check_mask(s, masked);
+    check_pieces(s);
+    if (rc == 0 && u.has_pass && !u.is_unix)
+        check_independent(s);
     free(s);
     return 0;
 }

@@ -118,7 +118,19 @@ static void test_mask(void)
         {"redis://h/0?x=hun:ter2@h2", "redis://***@h2"},
         /* a password in a query, as some clients take it */
         {"redis://h:1/0?password=hunter2", "redis://h:1/0?password=***"},
-        {"redis://h/0?db=2&password=hunter2&x", "redis://h/0?db=2&password=***&x"},
+        {"redis://h/0?db=2&password=hunter2&x", "redis://h/0?db=2&password=***&***"},
+        /* a bare query item, a fragment */
+        {"redis://h?hunter2", "redis://h?***"},
+        {"redis://h/0#password=hunter2", "redis://h/0#***"},
+        /* the '@host' forgotten: a port that is not a number is hidden */
+        {"redis://default:hunter2", "redis://default:***"},
+        {"redis://:hunter2", "redis://:***"},
+        {"redis://h:6379/0", "redis://h:6379/0"},
+        {"redis://[::1]:6379", "redis://[::1]:6379"},
+        {"redis://[::1]:hunter2/0", "redis://[::1]:***/0"},
+        /* "://" after the secret is no scheme */
+        {"user:hunter2@redis://host", "user:***@redis://host"},
+        {"hunter2@redis://host", "***@redis://host"},
         {"unix:///tmp/r.sock?db=3", "unix:///tmp/r.sock?db=3"},
         {"", ""},
     };
@@ -140,6 +152,10 @@ static void test_mask(void)
     CHECK_INT(redis_url_parse("redis://:hun/ter2@h", &u, err, sizeof(err)), -1);
     CHECK(strstr(err, "ter2") == NULL);
     CHECK_INT(redis_url_parse("redis://h:1/0?password=hunter2", &u, err, sizeof(err)), -1);
+    CHECK(strstr(err, "hunter2") == NULL);
+    CHECK_INT(redis_url_parse("user:hunter2@redis://host", &u, err, sizeof(err)), -1);
+    CHECK(strstr(err, "hunter2") == NULL);
+    CHECK_INT(redis_url_parse("redis://default:hunter2", &u, err, sizeof(err)), -1);
     CHECK(strstr(err, "hunter2") == NULL);
     /* truncation never writes past the buffer */
     redis_url_mask("redis://bob:hunter2@h", m, 12);
