@@ -71,6 +71,26 @@ def listener(rcvbuf=None):
     return s
 
 
+def serve_once(lst, handle):
+    """A thread that accepts one connection on lst (30 s at most), gives it
+    to handle with a 20 s socket timeout, then closes it."""
+    def serve():
+        try:
+            c, _ = lst.accept()
+        except OSError:
+            return
+        c.settimeout(20)
+        try:
+            handle(c)
+        except OSError:
+            pass
+        finally:
+            c.close()
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    return t
+
+
 def write_input(path, n, prompt):
     with open(path, "w") as f:
         for i in range(n):
@@ -102,12 +122,7 @@ class EarlyReplies(unittest.TestCase):
                 lst = listener(rcvbuf=4096)     # the body stalls in the kernel
                 self.addCleanup(lst.close)
 
-                def serve():
-                    try:
-                        c, _ = lst.accept()
-                    except OSError:
-                        return
-                    c.settimeout(20)
+                def answer_early(c, encoding=encoding):
                     read_head(c)                # never the body
                     body = reply_bytes(content)
                     if encoding:
@@ -116,10 +131,8 @@ class EarlyReplies(unittest.TestCase):
                     c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + enc +
                               b"Content-Length: %d\r\n\r\n" % len(body) + body)
                     time.sleep(3)
-                    c.close()
 
-                t = threading.Thread(target=serve, daemon=True)
-                t.start()
+                t = serve_once(lst, answer_early)
                 r, ok, errs, _ = self.run_llmb(lst.getsockname()[1], 1, "pad " * 2000000)
                 t.join(30)
                 self.assertEqual(errs, [], r.stderr)
@@ -132,22 +145,15 @@ class EarlyReplies(unittest.TestCase):
         lst = listener()
         got = []
 
-        def serve():
-            try:
-                c, _ = lst.accept()
-            except OSError:
-                return
-            c.settimeout(20)
+        def answer_then_vanish(c):
             got.append(read_request(c))
             body = reply_bytes("ok")
             c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                       b"Content-Length: %d\r\n\r\n" % len(body) + body)
             got.append(read_request(c))     # the whole second request, no reply
             lst.close()                     # libcurl's resend finds nobody
-            c.close()
 
-        t = threading.Thread(target=serve, daemon=True)
-        t.start()
+        t = serve_once(lst, answer_then_vanish)
         r, ok, errs, report = self.run_llmb(lst.getsockname()[1], 2, "hi ")
         t.join(30)
         self.assertEqual(len([g for g in got if g is not None]), 2, r.stderr)
