@@ -343,47 +343,32 @@ static void prov_usage_of_member(dialect_t d, jspan_t usage, outcome_t *o)
     json_decref(wrap);
 }
 
-/* A 2xx body that is valid JSON (RFC 8259) but that jansson will not hold
- * (a number wider than 64 bits, or too deep): still a success, embedded
- * as its bytes.  Usage is read when the "usage" member can be found. */
-static int prov_rfc_success(dialect_t d, const char *body, size_t len, outcome_t *o)
+/* A 2xx whose body is one valid JSON object (RFC 8259), read without a
+ * jansson tree: only its "usage" member is parsed; o->body stays NULL (the
+ * caller embeds the bytes as they are, without their line breaks).
+ *   - first, for every 2xx (one line or pretty-printed, as OpenAI's
+ *     replies are), with full_parse_may_decide: odd keys (escaped or
+ *     repeated) return 0 and leave the body to the full parse;
+ *   - then, for a body jansson will not hold (a number wider than 64 bits,
+ *     or too deep): still a success, usage read when the member is found.
+ * 0 when the body is not such an object. */
+static int prov_success_bytes(dialect_t d, const char *body, size_t len,
+                              int full_parse_may_decide, outcome_t *o)
 {
     jspan_t all = { body, len }, us;
+    int found;
 
     if (!body || !len || jsonscan_validate_rfc(body, len) != 0)
         return 0;
     all = jsonscan_trim(all);
     if (all.p[0] != '{')
         return 0;
+    found = jsonscan_member(all, "usage", &us);
+    if (found == -1 && full_parse_may_decide)
+        return 0;
     o->kind = OUT_SUCCESS;
-    if (jsonscan_member(all, "usage", &us) == 1)
+    if (found == 1)
         prov_usage_of_member(d, us, o);
-    return 1;
-}
-
-/* The common case without a jansson tree: a 2xx whose body is one valid
- * JSON object, on one line or pretty-printed (OpenAI's replies are).  Only
- * its "usage" member is parsed; o->body stays NULL (the caller embeds the
- * bytes as they are, without their line breaks).  0 if the full parse must
- * decide. */
-static int prov_fast_success(dialect_t d, const char *body, size_t len, outcome_t *o)
-{
-    jspan_t all = { body, len }, us;
-
-    if (!body || !len || jsonscan_validate_rfc(body, len) != 0)
-        return 0;
-    all = jsonscan_trim(all);
-    if (all.p[0] != '{')
-        return 0;
-    switch (jsonscan_member(all, "usage", &us)) {
-    case -1:
-        return 0;                       /* odd keys: let the full parse decide */
-    case 0:
-        o->kind = OUT_SUCCESS;
-        return 1;
-    }
-    o->kind = OUT_SUCCESS;
-    prov_usage_of_member(d, us, o);
     return 1;
 }
 
@@ -396,13 +381,13 @@ void provider_classify(dialect_t d, long status, const headers_t *h,
 
     outcome_init(o);
     o->retry_after_ms = provider_retry_after_ms(h, now_ms);
-    if (status >= 200 && status < 300 && prov_fast_success(d, body, body_len, o))
+    if (status >= 200 && status < 300 && prov_success_bytes(d, body, body_len, 1, o))
         return;
     if (body && body_len > 0)
         o->body = json_loadb(body, body_len, JSON_ALLOW_NUL, NULL);
 
     if (status >= 200 && status < 300) {
-        if (!o->body && prov_rfc_success(d, body, body_len, o))
+        if (!o->body && prov_success_bytes(d, body, body_len, 0, o))
             return;
         if (!json_is_object(o->body)) {
             o->kind = OUT_RETRY;
