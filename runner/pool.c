@@ -22,13 +22,14 @@ static int early_reply(xfer_t *x)
 
     if (!x->req_body_len || x->sends != 1 || x->too_big || x->hdr_too_big || x->short_body)
         return 0;
-    curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
-    if (cl < 0)
+    /* the body all sent: the common case, settled by the first question */
+    curl_easy_getinfo(x->easy, CURLINFO_SIZE_UPLOAD_T, &ul);
+    if (ul >= (curl_off_t)x->req_body_len)
         return 0;
+    curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
     curl_easy_getinfo(x->easy, CURLINFO_SIZE_DOWNLOAD_T, &dl);
     curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_getinfo(x->easy, CURLINFO_SIZE_UPLOAD_T, &ul);
-    return dl == cl && status >= 200 && ul < (curl_off_t)x->req_body_len;
+    return cl >= 0 && dl == cl && status >= 200;
 }
 
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
@@ -59,7 +60,7 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
      * it hands over the decoded ones, in several pieces, so the count is
      * complete before the last piece is here.  pool_finish still takes it
      * once libcurl has ended the transfer. */
-    if (!headers_get(&x->headers, "content-encoding") && early_reply(x)) {
+    if (early_reply(x) && !headers_get(&x->headers, "content-encoding")) {
         x->early_reply = 1;
         return 0;
     }
